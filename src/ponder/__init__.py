@@ -1,0 +1,16 @@
+"""ponder: control how long a language model thinks, and measure what the thinking buys."""
+
+from .api import build_prompt, generate
+from .backends import load_backend
+from .errors import PonderError
+from .formats import FORMATS, ThinkFormat
+from .policies import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix, make_policy
+from .result import Result, Usage
+from .sampling import Sampling
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Budget", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
+    "Sampling", "ThinkFormat", "Usage", "build_prompt", "generate", "load_backend", "make_policy",
+]

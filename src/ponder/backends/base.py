@@ -1,0 +1,79 @@
+"""The small protocol every steerable backend implements, and the KV-cache bookkeeping they share."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Backend(Protocol):
+    """A model the decoding loop can drive one forward pass at a time."""
+
+    name: str
+    path: str
+    n_ctx: int
+
+    def tokenize(self, text: str) -> list[int]: ...  # special tokens parsed, no BOS added
+    def prompt_ids(self, text: str) -> list[int]: ...  # as the model expects a prompt (BOS if it wants one)
+    def detokenize(self, ids: Sequence[int]) -> str: ...  # special tokens rendered as text
+    def special_id(self, text: str) -> int | None: ...  # the id if ``text`` is one special token
+    @property
+    def eos_ids(self) -> frozenset[int]: ...
+    def chat_prompt(self, messages: list[dict]) -> str | None: ...  # None without a chat template
+    def prefill(self, ids: Sequence[int]) -> np.ndarray: ...
+    def evaluate(self, ids: Sequence[int]) -> np.ndarray: ...
+    def truncate(self, n_keep: int) -> None: ...
+    def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]: ...
+
+
+class CachedSequence:
+    """The tokens held in the KV cache, with prefix reuse across generations.
+
+    Subclasses implement ``_forward`` (evaluate ids after the cached ones in one
+    batch and return the last position's logits) and ``_drop`` (cut the cache
+    back to ``n_keep`` tokens).
+    """
+
+    def __init__(self) -> None:
+        self.cached: list[int] = []
+        self.forward_calls = 0
+        self.evaluated_tokens = 0
+
+    def prefill(self, ids: Sequence[int]) -> np.ndarray:
+        """Start a sequence: keep the longest cached prefix, evaluate the rest in one pass."""
+        ids = list(ids)
+        if not ids:
+            raise ValueError("cannot prefill an empty prompt")
+        keep = common_prefix(self.cached, ids)
+        keep = min(keep, len(ids) - 1)  # one token must be evaluated to get logits
+        self.truncate(keep)
+        return self.evaluate(ids[keep:])
+
+    def evaluate(self, ids: Sequence[int]) -> np.ndarray:
+        ids = list(ids)
+        logits = self._forward(ids)
+        self.cached.extend(ids)
+        self.forward_calls += 1
+        self.evaluated_tokens += len(ids)
+        return logits
+
+    def truncate(self, n_keep: int) -> None:
+        if n_keep < len(self.cached):
+            self._drop(n_keep)
+            del self.cached[n_keep:]
+
+    def _forward(self, ids: list[int]) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _drop(self, n_keep: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,101 @@
+"""Hugging Face transformers (PyTorch): an HF model folder, a hub id, or a GGUF file dequantised on load."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import PonderError
+from .base import CachedSequence
+
+
+class TransformersBackend(CachedSequence):
+    name = "transformers"
+
+    def __init__(self, path: str, n_ctx: int = 4096, dtype: str = "float32") -> None:
+        super().__init__()
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        folder, gguf = (os.path.dirname(path) or ".", os.path.basename(path)) if path.endswith(".gguf") else (path, None)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=getattr(torch, dtype))
+        except (OSError, ValueError) as err:
+            raise PonderError(f"transformers could not load {path!r} ({err}): "
+                              "pass a Hugging Face model folder or a GGUF file") from err
+        self.model.eval()
+        self.path = path
+        limit = getattr(self.model.config, "max_position_embeddings", None) or n_ctx
+        self.n_ctx = min(n_ctx, limit)
+        self._eos = self._eos_ids()
+        self._cache = None
+
+    def _eos_ids(self) -> frozenset[int]:
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+        return frozenset(int(i) for i in ids if i is not None)
+
+    # text
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def prompt_ids(self, text: str) -> list[int]:
+        ids = self.tokenize(text)
+        bos = self.tokenizer.bos_token_id
+        wants_bos = getattr(self.tokenizer, "add_bos_token", False)
+        return [bos, *ids] if wants_bos and bos is not None and ids[:1] != [bos] else ids
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def special_id(self, text: str) -> int | None:
+        ids = self.tokenize(text)
+        if len(ids) == 1 and ids[0] in set(self.tokenizer.all_special_ids) | self._added_ids():
+            return ids[0]
+        return None
+
+    def _added_ids(self) -> set[int]:
+        return {i for i, tok in self.tokenizer.added_tokens_decoder.items() if tok.special}
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return self._eos
+
+    def chat_prompt(self, messages: list[dict]) -> str | None:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return None
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    # the KV cache
+
+    def _forward(self, ids: list[int]) -> np.ndarray:
+        from transformers import DynamicCache
+
+        if self._cache is None or not self.cached:
+            self._cache = DynamicCache()
+        with self.torch.inference_mode():
+            out = self.model(
+                input_ids=self.torch.tensor([ids]), past_key_values=self._cache, use_cache=True, logits_to_keep=1
+            )
+        self._cache = out.past_key_values
+        return out.logits[0, -1].float().numpy()
+
+    def _drop(self, n_keep: int) -> None:
+        if self._cache is not None:
+            self._cache.crop(n_keep)
+
+    def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
+        """transformers' own greedy ``generate`` of ``n`` tokens (for baselines)."""
+        with self.torch.inference_mode():
+            out = self.model.generate(
+                self.torch.tensor([list(ids)]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        self.cached, self._cache = [], None
+        return out[0, len(ids):].tolist()

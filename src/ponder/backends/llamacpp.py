@@ -1,0 +1,95 @@
+"""llama.cpp through llama-cpp-python: the embedded default backend."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import PonderError
+from .base import CachedSequence
+
+
+class LlamaCppBackend(CachedSequence):
+    name = "llama.cpp"
+
+    def __init__(self, path: str, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        super().__init__()
+        import llama_cpp
+        from llama_cpp import Llama
+
+        try:
+            self.llm = Llama(path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        except (ValueError, RuntimeError) as err:
+            raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
+        self._api = llama_cpp
+        self.path = path
+        self.n_ctx = self.llm.n_ctx()
+        self.n_vocab = self.llm.n_vocab()
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self._eos = frozenset(i for i in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i))
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+
+    # text
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def prompt_ids(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=self._add_bos, special=True)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
+
+    def special_id(self, text: str) -> int | None:
+        ids = self.tokenize(text)
+        if len(ids) == 1 and self.llm.detokenize(ids, special=False) == b"":
+            return ids[0]  # a control token: rendered only when specials are asked for
+        return None
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        return self._eos
+
+    def chat_prompt(self, messages: list[dict]) -> str | None:
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="replace")
+        bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode(errors="replace")
+        formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+        return formatter(messages=messages).prompt
+
+    # the KV cache
+
+    def _forward(self, ids: list[int]) -> np.ndarray:
+        self.llm.n_tokens = len(self.cached)
+        self.llm.eval(ids)
+        row = self._api.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()
+
+    def _drop(self, n_keep: int) -> None:
+        self.llm._ctx.kv_cache_seq_rm(-1, n_keep, -1)
+        self.llm.n_tokens = n_keep
+
+    def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
+        """llama-cpp-python's own greedy generation of ``n`` tokens (for baselines)."""
+        if not reuse_prefix:
+            self.llm.reset()
+        out = []
+        for token in self.llm.generate(list(ids), top_k=1, temp=0.0, reset=True):
+            out.append(token)
+            if len(out) == n:
+                break
+        self.cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
+        return out
+
+
+def is_gguf(path: str) -> bool:
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"GGUF"

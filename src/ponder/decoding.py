@@ -1,0 +1,155 @@
+"""The controlled decoding loop: prefill, then per step ask the policy, force or sample, detect markers.
+
+Tokens are appended to the sequence first and evaluated lazily, when logits
+are needed: a forced run of k tokens (plus the sampled token before it) goes
+through the model in one forward pass, and a sampled end marker that the
+policy undoes is dropped without ever being evaluated. The KV cache is kept
+across injections; rewinds cut it back instead of prefilling again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .backends.base import Backend
+from .markers import EndDetector, ModelVocab
+from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
+from .result import Trace
+from .sampling import Sampler, Sampling, entropy_stats
+from .text import PhaseStreamer
+
+OnText = Callable[[str, str], None]  # (phase, text delta)
+
+
+@dataclass
+class Decoder:
+    """One generation's state. ``run`` drives it to the end and returns the trace."""
+
+    backend: Backend
+    vocab: ModelVocab
+    policy: Chain
+    sampling: Sampling
+    limit: int
+    on_text: OnText | None = None
+
+    def __post_init__(self) -> None:
+        self.trace = Trace()
+        self.sampler = Sampler(self.sampling)
+        self.detector = EndDetector(self.backend, self.vocab)
+        self.stream = PhaseStreamer(self.backend, self.on_text) if self.on_text else None
+        self.n_eval = 0  # completion tokens already in the KV cache
+        self.logits: np.ndarray | None = None
+        self.finish_reason: str | None = None
+
+    def run(self, prompt_ids: Sequence[int]) -> Trace:
+        self.prompt_ids = list(prompt_ids)
+        start = time.perf_counter()
+        self.logits = self.backend.prefill(self.prompt_ids)
+        self.trace.prefill_seconds = time.perf_counter() - start
+        steps = 0
+        while self.finish_reason is None:
+            self.step()
+            steps += 1
+            if steps > 8 * self.limit + 64:
+                raise RuntimeError("the policy keeps rewinding without making progress")
+        self.trace.finish_reason = self.finish_reason
+        self.trace.decode_seconds = time.perf_counter() - start - self.trace.prefill_seconds
+        if self.stream:
+            self.stream.flush(self.trace)
+        return self.trace
+
+    # one step
+
+    def step(self) -> None:
+        trace = self.trace
+        ending = self.detector.ending(trace) if trace.phase == THINKING else None
+        tail = self.detector.tail(trace) if trace.phase == THINKING and ending is None else 0
+        stats = (None, None)
+        if self.policy.wants_stats and ending is None:
+            stats = entropy_stats(self.current_logits())
+        view = View(
+            vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
+            thinking_tokens=trace.thinking - (ending.tokens if ending else 0),
+            answer_tokens=trace.answer, injections=trace.injections, ending=ending,
+            tail=tail,
+            entropy=stats[0], varentropy=stats[1],
+        )
+        action = self.policy.step(view)
+        if isinstance(action, Force) and (action.ids or action.rewind):
+            marker_tokens = tail if ending is None else 0 if ending.eos else ending.tokens
+            self.apply_force(action, ending, keep_text=action.rewind == marker_tokens > 0)
+        elif ending is not None:
+            self.accept_ending(ending)
+        else:
+            self.sample(action.ids if isinstance(action, Ban) else frozenset())
+        if self.stream:
+            self.stream.update(trace, hold=self.detector.tail(trace) if trace.phase == THINKING else 0)
+
+    def accept_ending(self, ending: Ending) -> None:
+        """The model closed its thinking and the policy agreed."""
+        if ending.eos:
+            self.finish_reason = "stop"  # a custom chain without CloseOnEos: nothing more to say
+            return
+        self.trace.close_thinking(len(self.trace.ids) - ending.tokens, forced=False)
+
+    def apply_force(self, action: Force, ending: Ending | None, keep_text: bool) -> None:
+        """Rewind, then append the parts; text the model wrote before a dropped marker is kept."""
+        trace = self.trace
+        if action.rewind:
+            kept = self.detector.leftover(trace, action.rewind) if keep_text else ()
+            self.rewind(action.rewind)
+            if kept:
+                trace.push_forced("kept", self.vocab.encode(kept))
+        for part in action.parts:
+            room = self.room()
+            ids = part.ids[:room]
+            if part.reason == END and len(ids) == len(part.ids):
+                trace.push_forced(END, ids, phase=END)
+                trace.close_thinking(len(trace.ids) - len(ids), forced=ending is None)
+            else:
+                trace.push_forced(part.reason, ids)
+            if len(ids) < len(part.ids):
+                self.finish_reason = "length"
+                return
+
+    def sample(self, banned: frozenset[int]) -> None:
+        if self.room() <= 0:
+            self.finish_reason = "length"
+            return
+        token = self.sampler.choose(self.current_logits(), banned)
+        trace = self.trace
+        if token in self.vocab.eos_ids and trace.phase == ANSWER:
+            self.finish_reason = "stop"
+            return
+        trace.push_sampled(token)
+
+    # the KV cache
+
+    def current_logits(self) -> np.ndarray:
+        """Logits after the last token, evaluating pending tokens in one forward pass."""
+        ids = self.trace.ids
+        if self.n_eval < len(ids):
+            self.logits = self.backend.evaluate(ids[self.n_eval:])
+            self.n_eval = len(ids)
+        elif self.logits is None:  # a rewind left no logits: replay the last token
+            last = ids[-1] if ids else self.prompt_ids[-1]
+            self.backend.truncate(len(self.prompt_ids) + len(ids) - 1)
+            self.logits = self.backend.evaluate([last])
+        return self.logits
+
+    def rewind(self, n: int) -> None:
+        self.trace.pop(n)
+        keep = len(self.trace.ids)
+        if keep < self.n_eval:  # dropping only unevaluated tokens leaves the logits valid
+            self.backend.truncate(len(self.prompt_ids) + keep)
+            self.n_eval = keep
+            self.logits = None
+
+    def room(self) -> int:
+        """Completion tokens left under the overall limit and the context window."""
+        context_left = self.backend.n_ctx - len(self.prompt_ids)
+        return min(self.limit, context_left) - len(self.trace.ids)

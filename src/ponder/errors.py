@@ -1,0 +1,5 @@
+"""Errors a user can fix. The CLI prints their message and exits with status 2."""
+
+
+class PonderError(Exception):
+    """Bad input or environment: the message says what is wrong and what to do."""

@@ -1,0 +1,39 @@
+"""Thinking policies: pure state machines over the tokens so far. No engine imports here."""
+
+from __future__ import annotations
+
+from .base import (
+    ANSWER, END, LEAD, THINKING, Action, Ban, Continue, Ending, Force, Injection, Part, Policy, View, Vocab,
+)
+from .budget import Budget
+from .chain import Chain, chain
+from .entropy import EntropyPause
+from .shaping import Filler, NoThinking, Pause, Prefix
+
+POLICIES = {
+    "budget": Budget,
+    "prefix": Prefix,
+    "no_thinking": NoThinking,
+    "filler": Filler,
+    "pause": Pause,
+    "entropy_pause": EntropyPause,
+}
+
+
+def make_policy(name: str, **options) -> Policy:
+    """Build a registered policy by name, with a clear error for an unknown name or option."""
+    cls = POLICIES.get(name.replace("-", "_"))
+    if cls is None:
+        raise ValueError(f"unknown policy {name!r}: choose one of {', '.join(sorted(POLICIES))}")
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(f"policy {name!r} has no option {', '.join(unknown)}: its options are {', '.join(sorted(known))}")
+    return cls(**options)
+
+
+__all__ = [
+    "ANSWER", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
+    "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
+    "Prefix", "View", "Vocab", "chain", "make_policy",
+]

@@ -1,0 +1,161 @@
+"""Actions, the view a policy sees, and the policy protocol.
+
+A policy is pure: it holds only its frozen settings and derives everything else
+(how many waits were injected, where the last pause went) from the view the
+decoding loop hands it at every step. Policies never import an engine.
+
+Policies are chained like logits processors: each one receives the action
+proposed by the policies before it and returns the action to apply, either the
+one it was given or its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, Sequence
+
+THINKING = "thinking"
+ANSWER = "answer"
+
+# Injection reasons with a meaning to the loop: a part tagged END closes the thinking.
+END = "end"
+LEAD = "lead"
+
+
+@dataclass(frozen=True)
+class Continue:
+    """Sample the next token freely."""
+
+
+@dataclass(frozen=True)
+class Ban:
+    """Sample the next token, but never one of these ids."""
+
+    ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of forced tokens and why it was forced (``wait``, ``end``, ``filler``...)."""
+
+    reason: str
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Force:
+    """Drop the last ``rewind`` tokens, then append the parts without sampling."""
+
+    parts: tuple[Part, ...]
+    rewind: int = 0
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(i for part in self.parts for i in part.ids)
+
+    @property
+    def ends_thinking(self) -> bool:
+        return any(part.reason == END for part in self.parts)
+
+    def after(self, *parts: Part) -> "Force":
+        """The same action with ``parts`` placed before this one's parts."""
+        return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind)
+
+
+Action = Continue | Ban | Force
+
+
+def force(*parts: Part, rewind: int = 0) -> Force:
+    return Force(tuple(p for p in parts if p.ids), rewind)
+
+
+class Vocab(Protocol):
+    """What a policy may ask of the model's vocabulary."""
+
+    def encode(self, text: str) -> tuple[int, ...]: ...
+
+    @property
+    def end_ids(self) -> tuple[int, ...]: ...  # the end-of-thinking marker
+
+    @property
+    def lead_ids(self) -> tuple[int, ...]: ...  # the format's answer lead
+
+    @property
+    def eos_ids(self) -> frozenset[int]: ...
+
+
+@dataclass(frozen=True)
+class Injection:
+    """Forced tokens at ``start`` (index into the completion), as recorded by the loop."""
+
+    reason: str
+    start: int
+    length: int
+    phase: str
+
+
+@dataclass(frozen=True)
+class Ending:
+    """The model just tried to end its thinking with the last ``tokens`` tokens."""
+
+    tokens: int
+    eos: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a policy may look at before the next token is chosen.
+
+    ``thinking_tokens`` counts sampled and injected thinking tokens, not the
+    tokens of a pending ``ending``. ``tail`` is how many trailing thinking
+    tokens spell the start of the end marker, so a cap can drop them.
+    """
+
+    vocab: Vocab
+    phase: str
+    tokens: Sequence[int]
+    thinking_tokens: int
+    answer_tokens: int
+    injections: Sequence[Injection] = ()
+    ending: Ending | None = None
+    tail: int = 0
+    entropy: float | None = None
+    varentropy: float | None = None
+
+    def count(self, reason: str) -> int:
+        """How many injections of this reason happened so far."""
+        return sum(1 for inj in self.injections if inj.reason == reason)
+
+    def injected(self, reason: str) -> int:
+        """How many tokens were injected for this reason so far."""
+        return sum(inj.length for inj in self.injections if inj.reason == reason)
+
+    def last(self, reason: str) -> Injection | None:
+        return next((i for i in reversed(self.injections) if i.reason == reason), None)
+
+    def sampled_since(self, start: int) -> int:
+        """Tokens sampled (not injected) from completion index ``start`` on."""
+        injected = sum(i.length for i in self.injections if i.start >= start)
+        return len(self.tokens) - start - injected
+
+
+class Policy(Protocol):
+    """A pure thinking policy. ``stage`` orders policies in a chain."""
+
+    stage: int
+    wants_stats: bool
+
+    def step(self, view: View, proposed: Action) -> Action: ...
+
+
+class PolicyBase:
+    """Defaults shared by the built-in policies (class attributes, not settings)."""
+
+    stage: ClassVar[int] = 1
+    wants_stats: ClassVar[bool] = False
+
+
+def require(condition: bool, message: str) -> None:
+    """Argument check with a message that says what to do."""
+    if not condition:
+        raise ValueError(message)

@@ -1,0 +1,106 @@
+"""Policies that shape the thinking without a budget: prefix, no thinking, filler, pause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .base import ANSWER, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .budget import wrap_up
+
+FILLER_PLACES = ("replace", "before_end")
+
+
+def repeated(view: View, text: str, count: int) -> tuple[int, ...]:
+    """``count`` copies of the tokens of ``text``, tokenized once so "." stays one token each."""
+    return view.vocab.encode(text) * count
+
+
+@dataclass(frozen=True)
+class Prefix(PolicyBase):
+    """Open the thinking with a phrase, e.g. "Ok, so"."""
+
+    text: str = "Ok, so"
+
+    stage: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.text, str) and self.text != "", "prefix text must be a non-empty string")
+
+    def step(self, view: View, proposed: Action) -> Action:
+        if view.phase == THINKING and not view.tokens:
+            return force(Part("prefix", view.vocab.encode(self.text)))
+        return proposed
+
+
+@dataclass(frozen=True)
+class NoThinking(PolicyBase):
+    """Prefill the thought (empty by default) and close it, so the model answers at once."""
+
+    text: str = ""
+
+    stage: ClassVar[int] = 0
+
+    def step(self, view: View, proposed: Action) -> Action:
+        if view.phase == THINKING and not view.tokens:
+            thought = view.vocab.encode(self.text) if self.text else ()
+            return wrap_up(view).after(Part("thought", thought))
+        return proposed
+
+
+@dataclass(frozen=True)
+class Filler(PolicyBase):
+    """``count`` filler units (default ".") as thinking.
+
+    ``where="replace"``: the thinking is only filler, then the wrap-up (dot by dot,
+    arXiv 2404.15758). ``where="before_end"``: the model thinks, and the filler
+    goes between its thinking and the end marker, whoever ends the thinking.
+    """
+
+    count: int = 16
+    text: str = "."
+    where: str = "replace"
+
+    stage: ClassVar[int] = 4
+
+    def __post_init__(self) -> None:
+        require(self.count >= 1, f"filler count must be >= 1, got {self.count}")
+        require(isinstance(self.text, str) and self.text != "", "filler text must be a non-empty string")
+        require(self.where in FILLER_PLACES, f"filler where must be one of {FILLER_PLACES}, got {self.where!r}")
+
+    def step(self, view: View, proposed: Action) -> Action:
+        if view.phase != THINKING or view.count("filler"):
+            return proposed
+        filler = Part("filler", repeated(view, self.text, self.count))
+        if self.where == "replace":
+            return wrap_up(view, rewind=len(view.tokens)).after(filler)
+        if isinstance(proposed, Force) and proposed.ends_thinking:
+            return proposed.after(filler)
+        if view.ending is not None:
+            return wrap_up(view, rewind=view.ending.tokens).after(filler)
+        return proposed
+
+
+@dataclass(frozen=True)
+class Pause(PolicyBase):
+    """``count`` pause units at the start of the answer, and again every ``every`` sampled answer tokens."""
+
+    count: int = 4
+    text: str = " ..."
+    every: int | None = None
+
+    stage: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        require(self.count >= 1, f"pause count must be >= 1, got {self.count}")
+        require(isinstance(self.text, str) and self.text != "", "pause text must be a non-empty string")
+        require(self.every is None or self.every >= 1, f"pause every must be >= 1, got {self.every}")
+
+    def step(self, view: View, proposed: Action) -> Action:
+        if view.phase != ANSWER or isinstance(proposed, Force):
+            return proposed
+        last = view.last("pause")
+        due = last is None or (
+            self.every is not None and view.sampled_since(last.start + last.length) >= self.every
+        )
+        return force(Part("pause", repeated(view, self.text, self.count))) if due else proposed
