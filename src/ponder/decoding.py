@@ -68,6 +68,8 @@ class Decoder:
         trace = self.trace
         ending = self.detector.ending(trace) if trace.phase == THINKING else None
         tail = self.detector.tail(trace) if trace.phase == THINKING and ending is None else 0
+        if self.stream:  # hold back tokens that a rewind may still take away
+            self.stream.update(trace, hold=ending.tokens if ending else tail)
         stats = (None, None)
         if self.policy.wants_stats and ending is None:
             stats = entropy_stats(self.current_logits())
@@ -80,14 +82,11 @@ class Decoder:
         )
         action = self.policy.step(view)
         if isinstance(action, Force) and (action.ids or action.rewind):
-            marker_tokens = tail if ending is None else 0 if ending.eos else ending.tokens
-            self.apply_force(action, ending, keep_text=action.rewind == marker_tokens > 0)
+            self.apply_force(action, ending)
         elif ending is not None:
             self.accept_ending(ending)
         else:
             self.sample(action.ids if isinstance(action, Ban) else frozenset())
-        if self.stream:
-            self.stream.update(trace, hold=self.detector.tail(trace) if trace.phase == THINKING else 0)
 
     def accept_ending(self, ending: Ending) -> None:
         """The model closed its thinking and the policy agreed."""
@@ -96,20 +95,17 @@ class Decoder:
             return
         self.trace.close_thinking(len(self.trace.ids) - ending.tokens, forced=False)
 
-    def apply_force(self, action: Force, ending: Ending | None, keep_text: bool) -> None:
-        """Rewind, then append the parts; text the model wrote before a dropped marker is kept."""
+    def apply_force(self, action: Force, ending: Ending | None) -> None:
         trace = self.trace
         if action.rewind:
-            kept = self.detector.leftover(trace, action.rewind) if keep_text else ()
             self.rewind(action.rewind)
-            if kept:
-                trace.push_forced("kept", self.vocab.encode(kept))
         for part in action.parts:
             room = self.room()
             ids = part.ids[:room]
-            if part.reason == END and len(ids) == len(part.ids):
+            if part.reason == END:
                 trace.push_forced(END, ids, phase=END)
-                trace.close_thinking(len(trace.ids) - len(ids), forced=ending is None)
+                if len(ids) == len(part.ids):
+                    trace.close_thinking(len(trace.ids) - len(ids), forced=ending is None)
             else:
                 trace.push_forced(part.reason, ids)
             if len(ids) < len(part.ids):

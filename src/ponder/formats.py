@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import PonderError
+
 from dataclasses import dataclass
 
 INSTRUCTION = (
@@ -27,7 +29,7 @@ class ThinkFormat:
 
     def __post_init__(self) -> None:
         if not self.end:
-            raise ValueError("a think format needs a non-empty end marker")
+            raise PonderError("a think format needs a non-empty end marker")
 
 
 FORMATS = {
@@ -44,4 +46,4 @@ def get_format(name: str | ThinkFormat) -> ThinkFormat:
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown think format {name!r}: choose one of {', '.join(FORMATS)}") from None
+        raise PonderError(f"unknown think format {name!r}: choose one of {', '.join(FORMATS)}") from None

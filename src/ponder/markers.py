@@ -37,6 +37,7 @@ class EndDetector:
 
     def __init__(self, backend: Backend, vocab: ModelVocab) -> None:
         self.detokenize = backend.detokenize
+        self.encode = vocab.encode
         self.end = vocab.format.end
         self.native = vocab.native_end
         self.eos = vocab.eos_ids
@@ -56,8 +57,10 @@ class EndDetector:
         if self.end[-1] not in self.detokenize([last]):
             return None
         for n in range(1, min(self.window, len(ids)) + 1):
-            if self.end in self.detokenize(ids[-n:]):
-                return Ending(n)
+            text = self.detokenize(ids[-n:])
+            if self.end in text:
+                before = text[: text.find(self.end)]
+                return Ending(n, kept=self.encode(before) if before else ())
         return None
 
     def tail(self, trace: Trace) -> int:
@@ -72,14 +75,6 @@ class EndDetector:
             if len(self.detokenize(ids[-n:])) >= len(prefix):
                 return n
         return len(ids)
-
-    def leftover(self, trace: Trace, n: int) -> str:
-        """Text of the last ``n`` tokens before the (partial) marker they spell."""
-        text = self.detokenize(trace.ids[-n:])
-        at = text.find(self.end)
-        if at < 0:
-            at = len(text) - len(self._open_prefix(text))
-        return text[:at]
 
     def _open_prefix(self, text: str) -> str:
         for size in range(min(len(self.end) - 1, len(text)), 0, -1):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .errors import PonderError
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +22,11 @@ class Sampling:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise PonderError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise PonderError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            raise ValueError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+            raise PonderError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

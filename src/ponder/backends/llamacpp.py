@@ -25,7 +25,7 @@ class LlamaCppBackend(CachedSequence):
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp
         self.path = path
-        self.n_ctx = self.llm.n_ctx()
+        self.n_ctx = min(n_ctx, self.llm.n_ctx())  # llama.cpp may round its context up; its buffers are not
         self.n_vocab = self.llm.n_vocab()
         vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._eos = frozenset(i for i in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i))

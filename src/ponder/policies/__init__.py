@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import PonderError
 from .base import (
     ANSWER, END, LEAD, THINKING, Action, Ban, Continue, Ending, Force, Injection, Part, Policy, View, Vocab,
 )
@@ -24,11 +25,11 @@ def make_policy(name: str, **options) -> Policy:
     """Build a registered policy by name, with a clear error for an unknown name or option."""
     cls = POLICIES.get(name.replace("-", "_"))
     if cls is None:
-        raise ValueError(f"unknown policy {name!r}: choose one of {', '.join(sorted(POLICIES))}")
+        raise PonderError(f"unknown policy {name!r}: choose one of {', '.join(sorted(POLICIES))}")
     known = set(cls.__dataclass_fields__)
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"policy {name!r} has no option {', '.join(unknown)}: its options are {', '.join(sorted(known))}")
+        raise PonderError(f"policy {name!r} has no option {', '.join(unknown)}: its options are {', '.join(sorted(known))}")
     return cls(**options)
 
 

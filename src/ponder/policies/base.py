@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, Sequence
 
+from ..errors import PonderError
+
 THINKING = "thinking"
 ANSWER = "answer"
 
@@ -96,10 +98,15 @@ class Injection:
 
 @dataclass(frozen=True)
 class Ending:
-    """The model just tried to end its thinking with the last ``tokens`` tokens."""
+    """The model just tried to end its thinking with the last ``tokens`` tokens.
+
+    ``kept`` holds the tokens of text the model wrote before the marker inside
+    those tokens (as in ".</"): a policy that undoes the ending puts them back.
+    """
 
     tokens: int
     eos: bool = False
+    kept: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,4 +165,4 @@ class PolicyBase:
 def require(condition: bool, message: str) -> None:
     """Argument check with a message that says what to do."""
     if not condition:
-        raise ValueError(message)
+        raise PonderError(message)

@@ -8,10 +8,10 @@ from typing import ClassVar
 from .base import END, LEAD, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
-def wrap_up(view: View, lead: str | None = None, rewind: int = 0) -> Force:
-    """Close the thinking: the end marker, then the answer lead."""
+def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[int, ...] = ()) -> Force:
+    """Close the thinking: the end marker, then the answer lead (after ``kept`` text, if any)."""
     lead_ids = view.vocab.lead_ids if lead is None else view.vocab.encode(lead)
-    return force(Part(END, view.vocab.end_ids), Part(LEAD, lead_ids), rewind=rewind)
+    return force(Part("kept", kept), Part(END, view.vocab.end_ids), Part(LEAD, lead_ids), rewind=rewind)
 
 
 def as_tuple(value, name: str) -> tuple[str, ...]:
@@ -28,7 +28,8 @@ class Budget(PolicyBase):
     Below the minimum, an attempt to end the thinking (the end marker or EOS)
     is undone and the next wait string is injected instead. At the maximum the
     wrap-up is forced: the end marker, then ``wrap_up`` (the format's answer
-    lead when None). Injected tokens count as thinking tokens.
+    lead when None). Injected tokens count as thinking tokens; a wait string
+    that would pass the cap is cut to fit, so the minimum always holds.
     """
 
     min_tokens: int = 0
@@ -55,19 +56,29 @@ class Budget(PolicyBase):
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING:
             return proposed
-        if view.ending is not None:
-            if view.thinking_tokens < self.min_tokens and self._waits_left(view):
-                ids = self._next_wait(view)
-                if self._fits(view.thinking_tokens + len(ids)):
-                    return force(Part("wait", ids), rewind=view.ending.tokens)
-                return wrap_up(view, self.wrap_up, rewind=view.ending.tokens)
-            return proposed
+        ending = view.ending
+        if ending is not None:
+            if view.thinking_tokens >= self.min_tokens or not self._waits_left(view):
+                return proposed  # the model may end here
+            kept = ending.kept if self._fits(view.thinking_tokens + len(ending.kept)) else ()
+            thinking = view.thinking_tokens + len(kept)
+            wait = self._next_wait(view)
+            if self.max_tokens is not None:
+                wait = wait[: self.max_tokens - thinking]  # a wait that would pass the cap is cut to fit
+            if wait:
+                return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
+            return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)
         if not self._fits(view.thinking_tokens + 1):
-            return wrap_up(view, self.wrap_up, rewind=view.tail)
+            return self._cap(view)
         if isinstance(proposed, Force) and not proposed.ends_thinking:
             if not self._fits(view.thinking_tokens - proposed.rewind + len(proposed.ids)):
-                return wrap_up(view, self.wrap_up, rewind=view.tail)
+                return self._cap(view)
         return proposed
+
+    def _cap(self, view: View) -> Force:
+        """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum."""
+        tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
+        return wrap_up(view, self.wrap_up, rewind=tail)
 
     def _fits(self, thinking_tokens: int) -> bool:
         """Whether a thinking phase of this many tokens stays within the cap."""

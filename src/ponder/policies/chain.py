@@ -18,7 +18,7 @@ class CloseOnEos(PolicyBase):
     def step(self, view: View, proposed: Action) -> Action:
         ending = view.ending
         if view.phase == THINKING and ending is not None and ending.eos and not isinstance(proposed, Force):
-            return wrap_up(view, rewind=ending.tokens)
+            return wrap_up(view, rewind=ending.tokens, kept=ending.kept)
         return proposed
 
 

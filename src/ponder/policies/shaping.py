@@ -77,7 +77,7 @@ class Filler(PolicyBase):
         if isinstance(proposed, Force) and proposed.ends_thinking:
             return proposed.after(filler)
         if view.ending is not None:
-            return wrap_up(view, rewind=view.ending.tokens).after(filler)
+            return wrap_up(view, rewind=view.ending.tokens).after(Part("kept", view.ending.kept), filler)
         return proposed
 
 

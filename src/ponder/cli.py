@@ -1,0 +1,152 @@
+"""The ``ponder`` command line. Errors a user can fix print one line and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import PonderError
+
+USAGE_ERROR = 2
+
+
+def add_thinking_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("thinking")
+    g.add_argument("--min-think", type=int, metavar="N", help="at least N thinking tokens (waits injected)")
+    g.add_argument("--max-think", type=int, metavar="N", help="at most N thinking tokens, then the wrap-up")
+    g.add_argument("--wait", action="append", metavar="TEXT", help="wait string, repeat for a cycle (default: Wait)")
+    g.add_argument("--max-waits", type=int, metavar="N", help="inject at most N wait strings")
+    g.add_argument("--wrap-up", metavar="TEXT", help="answer lead forced at the cap (default: the format's)")
+    g.add_argument("--prefix", metavar="TEXT", help='open the thinking with TEXT, e.g. "Ok, so"')
+    g.add_argument("--filler", type=int, metavar="N", help="N filler units as thinking (dot by dot)")
+    g.add_argument("--filler-text", default=".", metavar="TEXT", help="the filler unit (default: .)")
+    g.add_argument("--filler-where", default="replace", choices=["replace", "before_end"],
+                   help="replace the thinking, or go between the thinking and its end marker")
+    g.add_argument("--pause", type=int, metavar="K", help="K pause units at the start of the answer")
+    g.add_argument("--pause-text", default=" ...", metavar="TEXT", help='the pause unit (default: " ...")')
+    g.add_argument("--pause-every", type=int, metavar="M", help="pause again every M sampled answer tokens")
+    g.add_argument("--entropy-pause", type=float, metavar="BITS", help="inject a pause where entropy > BITS")
+    g.add_argument("--varentropy-max", type=float, metavar="V", help="... and varentropy < V")
+    g.add_argument("--entropy-text", default=" ...", metavar="TEXT", help='what the entropy pause injects')
+    g.add_argument("--entropy-cooldown", type=int, default=8, metavar="N", help="sampled tokens between pauses")
+    g.add_argument("--entropy-max", type=int, default=4, metavar="N", help="at most N entropy pauses")
+    g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", metavar="PATH", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
+    g.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
+    g.add_argument("--format", default="think", metavar="NAME", help="think format: think (default) or s1")
+
+
+def add_sampling_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling")
+    g.add_argument("--max-tokens", type=int, default=1024, metavar="N", help="completion limit, all phases")
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--seed", type=int)
+
+
+def thinking_from_args(args: argparse.Namespace):
+    """The policies the options ask for (``False`` for no thinking)."""
+    from .policies import Budget, EntropyPause, Filler, Pause, Prefix
+
+    budgeted = any(v is not None for v in (args.min_think, args.max_think, args.wait, args.max_waits, args.wrap_up))
+    if args.no_think:
+        if budgeted or args.prefix or args.filler:
+            raise PonderError("--no-think cannot be combined with a thinking budget, --prefix or --filler")
+        return False
+    policies = []
+    if budgeted:
+        policies.append(Budget(min_tokens=args.min_think or 0, max_tokens=args.max_think,
+                               wait=tuple(args.wait or ("Wait",)), max_waits=args.max_waits, wrap_up=args.wrap_up))
+    if args.prefix:
+        policies.append(Prefix(args.prefix))
+    if args.filler is not None:
+        policies.append(Filler(args.filler, args.filler_text, args.filler_where))
+    if args.pause is not None:
+        policies.append(Pause(args.pause, args.pause_text, args.pause_every))
+    if args.entropy_pause is not None:
+        policies.append(EntropyPause(args.entropy_pause, args.varentropy_max, args.entropy_text,
+                                     args.entropy_cooldown, args.entropy_max))
+    return policies
+
+
+class Printer:
+    """Streams the thinking (dimmed on a terminal) and then the answer."""
+
+    def __init__(self, out) -> None:
+        self.out, self.phase = out, None
+        tty = out.isatty()
+        self.dim, self.bold, self.reset = ("\033[2m", "\033[1m", "\033[0m") if tty else ("", "", "")
+
+    def __call__(self, phase: str, text: str) -> None:
+        if phase != self.phase:
+            if self.phase is not None:
+                self.out.write(self.reset + "\n")
+            self.out.write(f"{self.bold}── {phase} ──{self.reset}\n" + (self.dim if phase == "thinking" else ""))
+            self.phase = phase
+        self.out.write(text)
+        self.out.flush()
+
+    def finish(self, result) -> None:
+        u = result.usage
+        self.out.write(self.reset + "\n\n")
+        self.out.write(
+            f"{self.dim}thinking {u.thinking_tokens} tokens ({u.thinking_injected} injected, waits {result.waits})"
+            f" · answer {u.answer_tokens} · prompt {u.prompt_tokens}"
+            f" · {u.completion_tokens} tokens in {result.decode_seconds:.2f} s ({result.tokens_per_second:.0f} tok/s)"
+            f" · capped: {'yes' if result.capped else 'no'} · finish: {result.finish_reason}{self.reset}\n"
+        )
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from . import generate
+
+    thinking = thinking_from_args(args)
+    printer = None if args.json else Printer(sys.stdout)
+    result = generate(
+        args.question, model=args.model, thinking=thinking, backend=args.backend, n_ctx=args.n_ctx,
+        format=args.format, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
+        top_k=args.top_k, seed=args.seed, system=args.system, raw_prompt=args.raw, on_text=printer,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        printer.finish(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ponder", description="Control how long a language model thinks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    gen = sub.add_parser("generate", help="answer one question with a thinking policy")
+    gen.add_argument("question")
+    gen.add_argument("--system", metavar="TEXT", help="a system message before the format's instruction")
+    gen.add_argument("--raw", action="store_true", help="send QUESTION as the whole prompt (it opens the thinking)")
+    gen.add_argument("--json", action="store_true", help="print the result object as JSON")
+    add_model_options(gen)
+    add_thinking_options(gen)
+    add_sampling_options(gen)
+    gen.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PonderError as err:
+        print(f"ponder: error: {err}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("ponder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+BACKENDS = ["llama.cpp", "transformers"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request):
+    """The embedded default model, SmolLM2-135M-Instruct, on each steerable backend (loaded once)."""
+    import ponder
+
+    return ponder.load_backend(None, request.param)
+
+
+@pytest.fixture(scope="session")
+def llama():
+    import ponder
+
+    return ponder.load_backend(None, "llama.cpp")
