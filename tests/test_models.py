@@ -99,3 +99,10 @@ def test_the_prompt_is_evaluated_once_per_generation(backend):
     spent = backend.evaluated_tokens - before
     # prompt once, each completion token at most once, plus end markers that were undone
     assert spent <= result.usage.prompt_tokens + result.usage.completion_tokens + 4 * (result.waits + 1)
+
+
+def test_the_same_request_gives_the_same_output_whatever_ran_before(backend):
+    first = ask(backend, Budget(max_tokens=24), max_tokens=40)
+    ponder.generate("What is 12 + 31?", model=backend, max_tokens=16)  # shares most of the prompt
+    again = ask(backend, Budget(max_tokens=24), max_tokens=40)
+    assert again.token_ids == first.token_ids

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
 from .errors import PonderError
 
 USAGE_ERROR = 2
+SUBCOMMANDS = ["ponder.lab.cli"]  # modules with a ``register(subparsers)`` function
 
 
 def add_thinking_options(p: argparse.ArgumentParser) -> None:
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_thinking_options(gen)
     add_sampling_options(gen)
     gen.set_defaults(func=cmd_generate)
+    for module in SUBCOMMANDS:  # each surface registers its own subcommands (argparse only, no heavy imports)
+        importlib.import_module(module).register(sub)
     return parser
 
 

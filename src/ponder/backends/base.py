@@ -35,18 +35,23 @@ class CachedSequence:
     back to ``n_keep`` tokens).
     """
 
+    # Reusing the cached prefix of the previous sequence saves its prefill, but the
+    # rest of the prompt then goes through the model in a batch of another shape,
+    # which moves the logits in their last bits: greedy output may change with what
+    # ran before. Off by default, so the same request always gives the same output.
+    reuse_prefix = False
+
     def __init__(self) -> None:
         self.cached: list[int] = []
         self.forward_calls = 0
         self.evaluated_tokens = 0
 
     def prefill(self, ids: Sequence[int]) -> np.ndarray:
-        """Start a sequence: keep the longest cached prefix, evaluate the rest in one pass."""
+        """Start a sequence and evaluate its prompt in one pass (after the reused prefix, if any)."""
         ids = list(ids)
         if not ids:
             raise ValueError("cannot prefill an empty prompt")
-        keep = common_prefix(self.cached, ids)
-        keep = min(keep, len(ids) - 1)  # one token must be evaluated to get logits
+        keep = min(common_prefix(self.cached, ids), len(ids) - 1) if self.reuse_prefix else 0
         self.truncate(keep)
         return self.evaluate(ids[keep:])
 

@@ -74,6 +74,7 @@ class LlamaCppBackend(CachedSequence):
     def _drop(self, n_keep: int) -> None:
         self.llm._ctx.kv_cache_seq_rm(-1, n_keep, -1)
         self.llm.n_tokens = n_keep
+        self.llm._requires_eval = True  # its logits no longer match its tokens
 
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
         """llama-cpp-python's own greedy generation of ``n`` tokens (for baselines)."""

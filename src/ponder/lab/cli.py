@@ -1,0 +1,82 @@
+"""``ponder sweep`` and ``ponder report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import PonderError
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def register(sub) -> None:
+    from .sweep import METHODS, SweepConfig
+
+    d = SweepConfig()
+    p = sub.add_parser("sweep", help="run tasks x policies x budgets and report accuracy against thinking tokens")
+    p.add_argument("--task", default=d.task, help=f"task name, or SCHEMA:PATH for a JSONL file (default: {d.task})")
+    p.add_argument("--policy", type=name_list, default=d.policies, metavar="P[,P...]",
+                   help=f"methods from {', '.join(METHODS)} (default: {','.join(d.policies)})")
+    p.add_argument("--budgets", type=int_list, default=d.budgets, metavar="B[,B...]",
+                   help=f"thinking budgets, increasing (default: {','.join(map(str, d.budgets))})")
+    p.add_argument("--n", type=int, default=d.n, help=f"items (default: {d.n})")
+    p.add_argument("--samples", type=int, default=d.samples, help="generations per item and setting")
+    p.add_argument("--seed", type=int, default=d.seed, help="task and sampling seed")
+    p.add_argument("--out", default="runs/sweep", help="output folder; rerun to resume (default: runs/sweep)")
+    p.add_argument("--model", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    p.add_argument("--format", default=d.format, help="think format: think or s1")
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--price-input", type=float, metavar="USD", help="dollars per million prompt tokens")
+    p.add_argument("--price-output", type=float, metavar="USD", help="dollars per million completion tokens")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("report", help="summary table, s1 metrics, plots and HTML for a sweep folder")
+    r.add_argument("folder")
+    r.set_defaults(func=cmd_report)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import SweepConfig, run_sweep
+
+    config = SweepConfig(
+        task=args.task, policies=args.policy, budgets=args.budgets, n=args.n, samples=args.samples,
+        seed=args.seed, model=args.model, backend=args.backend, format=args.format,
+        temperature=args.temperature, top_p=args.top_p, price_input=args.price_input,
+        price_output=args.price_output,
+    )
+    try:
+        run_sweep(config, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"ponder: interrupted; the rows written so far are in {args.out}: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    return show_report(args.out)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return show_report(args.folder)
+
+
+def show_report(folder: str) -> int:
+    from .report import write_report
+
+    text, paths = write_report(folder)
+    print(text)
+    print(f"\nplot: {paths['plot']}\nreport: {paths['html']}")
+    return 0
+
+
+__all__ = ["register", "PonderError"]
