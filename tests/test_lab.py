@@ -59,6 +59,7 @@ def test_two_step_answers_are_right():
     ("\nFinal Answer: 42", "number", "42"),
     ("The answer is 12, then 30.", "number", "30"),
     ("Final Answer: 1,000 apples", "number", "1000"),
+    ("Final Answer: Li has 11 - 5 = 6 cards left.\n\nSo 11 it is.", "number", "6"),
     ("so \\boxed{\\frac{3}{4}}", "text", "\\frac{3}{4}"),
     ("Final Answer: 0.50", "number", "1/2"),
     ("Final Answer: (C) 7", "choice", "C"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Sequence
 
@@ -30,6 +31,7 @@ class LlamaCppBackend(CachedSequence):
         vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._eos = frozenset(i for i in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i))
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        atexit.register(self.llm.close)  # freeing it during interpreter shutdown prints a spurious error
 
     # text
 

@@ -98,14 +98,19 @@ def plot_accuracy(report: Report, path: Path) -> None:
     by_policy: dict[str, list[SettingSummary]] = defaultdict(list)
     for s in report.settings:
         by_policy[s.policy].append(s)
-    for policy, group in by_policy.items():
+    for (policy, group), marker in zip(by_policy.items(), "osD^v*<>ph"):
         group = sorted(group, key=lambda s: s.thinking_mean)
         x = [s.thinking_mean for s in group]
         y = [100 * s.accuracy for s in group]
-        err = [[100 * (s.accuracy - s.ci_low) for s in group], [100 * (s.ci_high - s.accuracy) for s in group]]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.6, label=policy,
-                    linestyle="-" if len(group) > 1 else "none")
+        err = [[max(0.0, 100 * (s.accuracy - s.ci_low)) for s in group],
+               [max(0.0, 100 * (s.ci_high - s.accuracy)) for s in group]]
+        ax.errorbar(x, y, yerr=err, marker=marker, markersize=7, capsize=3, linewidth=1.6, alpha=0.85,
+                    label=policy, linestyle="-" if len(group) > 1 else "none")
     ax.set_xscale("symlog", linthresh=8)  # log scale that still shows 0 thinking tokens
+    top = max([s.thinking_mean for s in report.settings] + [1])
+    ticks = [0] + [2**k for k in range(3, 16) if 2 ** (k - 1) < top]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
     ax.set_xlim(left=-0.5)
     ax.set_xlabel("mean thinking tokens per answer (log scale)")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")

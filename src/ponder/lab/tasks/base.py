@@ -52,21 +52,21 @@ def final_part(text: str) -> tuple[bool, str]:
 def extract(text: str, kind: str) -> str | None:
     """The predicted answer in ``text``, normalised for comparison, or None if there is none.
 
-    After an answer lead the first number (or letter, or line) counts; without
-    one, the last number in the text.
+    After an answer lead only its first line counts (its last number, as in
+    "11 - 5 = 6 cards", or its first letter, or the line); without a lead, the
+    last number in the text.
     """
     led, part = final_part(text)
     part = part.strip()
+    if led and part:
+        part = part.splitlines()[0]
     if kind == "number":
         numbers = NUMBER.findall(part)
-        if not numbers:
-            return None
-        return normalise_number(numbers[0] if led else numbers[-1])
+        return normalise_number(numbers[-1]) if numbers else None
     if kind == "choice":
         match = re.search(r"\b([A-H])\b", part)
         return match.group(1) if match else None
-    line = part.splitlines()[0] if part else ""
-    return normalise_text(line) or None
+    return normalise_text(part.splitlines()[0] if part else "") or None
 
 
 def normalise_number(token: str) -> str | None:
