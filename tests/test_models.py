@@ -106,3 +106,19 @@ def test_the_same_request_gives_the_same_output_whatever_ran_before(backend):
     ponder.generate("What is 12 + 31?", model=backend, max_tokens=16)  # shares most of the prompt
     again = ask(backend, Budget(max_tokens=24), max_tokens=40)
     assert again.token_ids == first.token_ids
+
+
+def test_stop_strings_end_the_answer_and_the_stream_matches(backend):
+    streamed = []
+    result = ask(backend, Budget(max_tokens=16), stop=[" 3"], on_text=lambda phase, text: streamed.append((phase, text)))
+    assert result.finish_reason == "stop" and result.answer == "\nFinal Answer:"
+    assert "".join(t for p, t in streamed if p == "answer") == result.answer
+    assert "".join(t for p, t in streamed if p == "thinking") == result.thinking
+    forced_only = ask(backend, Budget(max_tokens=16), stop=["Answer:"])  # text the model did not write
+    assert forced_only.answer.startswith("\nFinal Answer:")
+
+
+def test_a_cancelled_generation_stops_at_once(backend):
+    polls = []
+    result = ask(backend, Budget(min_tokens=100, max_tokens=200), cancelled=lambda: polls.append(1) or len(polls) > 5)
+    assert result.finish_reason == "cancelled" and result.usage.completion_tokens <= 5

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
 from .backends import Backend, load_backend
 from .decoding import Decoder, OnText
@@ -60,13 +60,17 @@ def generate(
     system: str | None = None,
     raw_prompt: bool = False,
     on_text: OnText | None = None,
+    stop: str | Sequence[str] = (),
+    cancelled: Callable[[], bool] | None = None,
 ) -> Result:
     """Generate with controlled thinking.
 
     ``thinking`` is a policy (``Budget(min_tokens=64, max_tokens=256)``), a list
     of policies, ``False`` for no thinking, or ``None`` to let the model think as
     it likes. ``raw_prompt=True`` sends ``prompt`` as is (it must open the thinking).
-    ``on_text(phase, delta)`` receives the text as it is produced.
+    ``on_text(phase, delta)`` receives the text as it is produced. ``stop``
+    strings end the answer (the answer stops before them); ``cancelled()`` is
+    polled every step and ends the generation when it returns True.
     """
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -77,7 +81,11 @@ def generate(
     if len(prompt_ids) >= engine.n_ctx:
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
     decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
-                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text)
+                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled)
     trace = decoder.run(prompt_ids)
-    return build_result(trace, engine.detokenize, text, len(prompt_ids), fmt.end)
+    result = build_result(trace, engine.detokenize, text, len(prompt_ids), fmt.end)
+    if decoder.stream:
+        decoder.stream.flush(result.thinking, result.answer)
+    return result

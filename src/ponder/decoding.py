@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .backends.base import Backend
-from .markers import EndDetector, ModelVocab
+from .markers import EndDetector, ModelVocab, StopStrings
 from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
 from .result import Trace
 from .sampling import Sampler, Sampling, entropy_stats
@@ -35,11 +35,14 @@ class Decoder:
     sampling: Sampling
     limit: int
     on_text: OnText | None = None
+    stop: tuple[str, ...] = ()
+    cancelled: Callable[[], bool] | None = None  # polled every step, e.g. a client that went away
 
     def __post_init__(self) -> None:
         self.trace = Trace()
         self.sampler = Sampler(self.sampling)
         self.detector = EndDetector(self.backend, self.vocab)
+        self.stops = StopStrings(self.backend, self.stop)
         self.stream = PhaseStreamer(self.backend, self.on_text) if self.on_text else None
         self.n_eval = 0  # completion tokens already in the KV cache
         self.logits: np.ndarray | None = None
@@ -52,14 +55,15 @@ class Decoder:
         self.trace.prefill_seconds = time.perf_counter() - start
         steps = 0
         while self.finish_reason is None:
+            if self.cancelled is not None and self.cancelled():
+                self.finish_reason = "cancelled"
+                break
             self.step()
             steps += 1
             if steps > 8 * self.limit + 64:
                 raise RuntimeError("the policy keeps rewinding without making progress")
         self.trace.finish_reason = self.finish_reason
         self.trace.decode_seconds = time.perf_counter() - start - self.trace.prefill_seconds
-        if self.stream:
-            self.stream.flush(self.trace)
         return self.trace
 
     # one step
@@ -68,8 +72,9 @@ class Decoder:
         trace = self.trace
         ending = self.detector.ending(trace) if trace.phase == THINKING else None
         tail = self.detector.tail(trace) if trace.phase == THINKING and ending is None else 0
-        if self.stream:  # hold back tokens that a rewind may still take away
-            self.stream.update(trace, hold=ending.tokens if ending else tail)
+        if self.stream:  # hold back tokens that a rewind or a stop string may still take away
+            hold = ending.tokens if ending else tail if trace.phase == THINKING else self.stops.hold(trace)
+            self.stream.update(trace, hold=hold)
         stats = (None, None)
         if self.policy.wants_stats and ending is None:
             stats = entropy_stats(self.current_logits())
@@ -122,6 +127,10 @@ class Decoder:
             self.finish_reason = "stop"
             return
         trace.push_sampled(token)
+        if trace.phase == ANSWER:
+            trace.stopped_by = self.stops.found(trace)
+            if trace.stopped_by:
+                self.finish_reason = "stop"
 
     # the KV cache
 

@@ -65,19 +65,47 @@ class EndDetector:
 
     def tail(self, trace: Trace) -> int:
         """How many trailing tokens spell a proper prefix of the marker (0 if none)."""
-        if self.native is not None or not trace.ids:
+        if self.native is not None:
             return 0
-        ids = trace.ids[-self.window:]
-        prefix = self._open_prefix(self.detokenize(ids))
-        if not prefix:
-            return 0
-        for n in range(1, len(ids) + 1):
-            if len(self.detokenize(ids[-n:])) >= len(prefix):
-                return n
-        return len(ids)
+        return open_tail(self.detokenize, trace.ids[-self.window:], (self.end,))
 
-    def _open_prefix(self, text: str) -> str:
-        for size in range(min(len(self.end) - 1, len(text)), 0, -1):
-            if text.endswith(self.end[:size]):
-                return self.end[:size]
-        return ""
+
+def open_tail(detokenize, ids, words: tuple[str, ...]) -> int:
+    """How many trailing ``ids`` are needed to spell the longest proper prefix of a word that the text ends with."""
+    if not ids:
+        return 0
+    text = detokenize(ids)
+    size = max((k for w in words for k in range(1, len(w)) if text.endswith(w[:k])), default=0)
+    if not size:
+        return 0
+    for n in range(1, len(ids) + 1):
+        if len(detokenize(ids[-n:])) >= size:
+            return n
+    return len(ids)
+
+
+class StopStrings:
+    """Stop strings in the answer (OpenAI's ``stop``): where one appears, the answer ends before it."""
+
+    def __init__(self, backend: Backend, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.detokenize = backend.detokenize
+        self.window = max((len(backend.tokenize(s)) for s in self.stops), default=0) + 2
+
+    def found(self, trace: Trace) -> str | None:
+        """The stop string the last token completed, if any (one already in forced text does not count)."""
+        if not self.stops:
+            return None
+        text, before = self._tail(trace), self._tail(trace, drop_last=True)
+        return next((s for s in self.stops if s in text and s not in before), None)
+
+    def hold(self, trace: Trace) -> int:
+        """Trailing answer tokens that may be the start of a stop string: not to be streamed yet."""
+        if not self.stops:
+            return 0
+        start = max(trace.answer_start or 0, len(trace.ids) - self.window)
+        return open_tail(self.detokenize, trace.ids[start:], self.stops)
+
+    def _tail(self, trace: Trace, drop_last: bool = False) -> str:
+        end = len(trace.ids) - drop_last
+        return self.detokenize(trace.ids[max(trace.answer_start or 0, end - self.window):end])

@@ -23,6 +23,7 @@ class Trace:
     end_start: int | None = None
     answer_start: int | None = None
     capped: bool = False
+    stopped_by: str | None = None  # the stop string that ended the answer
     finish_reason: str | None = None
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
@@ -178,6 +179,8 @@ def build_result(trace: Trace, detokenize, prompt: str, prompt_tokens: int, end_
             thinking += marker[:at]
             answer = marker[at + len(end_marker):]
         answer += detokenize(ids[trace.answer_start:])
+        if trace.stopped_by:  # the answer ends before the stop string its last token completed
+            answer = answer[: answer.rfind(trace.stopped_by)]
     injections = tuple(
         {"reason": i.reason, "phase": i.phase, "start": i.start, "length": i.length,
          "text": detokenize(ids[i.start : i.start + i.length])}

@@ -34,6 +34,7 @@ class PhaseStreamer:
         self.on_text = on_text
         self.thinking = IncrementalText(self.detokenize)
         self.answer: IncrementalText | None = None
+        self.sent = {THINKING: "", ANSWER: ""}
 
     def update(self, trace: Trace, hold: int = 0) -> None:
         end = trace.thinking_end()
@@ -41,11 +42,15 @@ class PhaseStreamer:
         if trace.phase == ANSWER:
             if self.answer is None:
                 self.answer = IncrementalText(self.detokenize, trace.answer_start)
-            self._send(ANSWER, self.answer.feed(trace.ids, len(trace.ids)))
+            self._send(ANSWER, self.answer.feed(trace.ids, len(trace.ids) - hold))
 
-    def flush(self, trace: Trace) -> None:
-        self.update(trace)
+    def flush(self, thinking: str, answer: str) -> None:
+        """Send what is left of the final texts (held-back text, or none past a stop string)."""
+        for phase, final in ((THINKING, thinking), (ANSWER, answer)):
+            if final.startswith(self.sent[phase]):
+                self._send(phase, final[len(self.sent[phase]):])
 
     def _send(self, phase: str, text: str) -> None:
         if text:
+            self.sent[phase] += text
             self.on_text(phase, text)
