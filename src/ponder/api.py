@@ -16,20 +16,28 @@ from .sampling import Sampling
 Thinking = Policy | Iterable[Policy] | bool | None
 
 
-def build_prompt(backend: Backend, question: str, fmt: ThinkFormat, chat: bool = True,
+Messages = list[dict]  # OpenAI chat messages: {"role": ..., "content": ...}
+
+
+def build_prompt(backend: Backend, question: str | Messages, fmt: ThinkFormat, chat: bool = True,
                  system: str | None = None) -> str:
     """The prompt as the model sees it, ending with the opened thinking.
 
-    Models without native markers get the format's instruction as a system
-    message, so the visible prompt says what is expected of them.
+    ``question`` is one user message or a whole chat. Models without native
+    markers get the format's instruction in the system message, so the visible
+    prompt says what is expected of them.
     """
+    messages = [{"role": "user", "content": question}] if isinstance(question, str) else list(question)
+    if messages and messages[0].get("role") in ("system", "developer"):
+        system = "\n\n".join(s for s in (system, str(messages[0].get("content") or "")) if s)
+        messages = messages[1:]
     native = backend.special_id(fmt.end) is not None
     instruction = None if native else fmt.instruction
     system = "\n\n".join(s for s in (system, instruction) if s) or None
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+    messages = ([{"role": "system", "content": system}] if system else []) + messages
     text = backend.chat_prompt(messages) if chat else None
     if text is None:
-        text = (f"{system}\n\n" if system else "") + f"{question}\n"
+        text = "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
     if not text.rstrip().endswith(fmt.start.strip()):
         text += fmt.start
     return text
@@ -44,7 +52,7 @@ def policies_for(thinking: Thinking):
 
 
 def generate(
-    prompt: str,
+    prompt: str | Messages,
     model: str | Backend | None = None,
     thinking: Thinking = None,
     *,
@@ -67,7 +75,8 @@ def generate(
 
     ``thinking`` is a policy (``Budget(min_tokens=64, max_tokens=256)``), a list
     of policies, ``False`` for no thinking, or ``None`` to let the model think as
-    it likes. ``raw_prompt=True`` sends ``prompt`` as is (it must open the thinking).
+    it likes. ``prompt`` is a question or a list of chat messages;
+    ``raw_prompt=True`` sends a string ``prompt`` as is (it must open the thinking).
     ``on_text(phase, delta)`` receives the text as it is produced. ``stop``
     strings end the answer (the answer stops before them); ``cancelled()`` is
     polled every step and ends the generation when it returns True.
