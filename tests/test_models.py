@@ -122,3 +122,21 @@ def test_a_cancelled_generation_stops_at_once(backend):
     polls = []
     result = ask(backend, Budget(min_tokens=100, max_tokens=200), cancelled=lambda: polls.append(1) or len(polls) > 5)
     assert result.finish_reason == "cancelled" and result.usage.completion_tokens <= 5
+
+
+def test_s1_format_ends_the_thinking_at_one_special_token(llama):
+    result = ponder.generate(QUESTION, model=llama, thinking=Budget(max_tokens=12), format="s1", max_tokens=40)
+    assert result.prompt.endswith("<|im_start|>assistant\n<|im_start|>think\n")
+    assert result.usage.marker_tokens == 1 and result.usage.thinking_tokens <= 12
+    assert result.completion.startswith(result.thinking + "<|im_start|>answer\nFinal Answer:")
+
+
+def test_transformers_loads_a_hugging_face_folder(tmp_path):
+    from ponder.backends import default_model_path
+    from ponder.backends.hf import gguf_to_folder
+
+    gguf = ponder.load_backend(None, "transformers")
+    folder = ponder.load_backend(gguf_to_folder(default_model_path(), str(tmp_path)))
+    assert folder.name == "transformers"
+    a, b = (ask(m, Budget(max_tokens=16), max_tokens=24) for m in (gguf, folder))
+    assert a.token_ids == b.token_ids and a.answer == b.answer

@@ -99,3 +99,22 @@ class TransformersBackend(CachedSequence):
             )
         self.cached, self._cache = [], None
         return out[0, len(ids):].tolist()
+
+
+def gguf_to_folder(gguf_path: str, out: str, dtype: str = "float32") -> str:
+    """Write a GGUF model as a Hugging Face folder (weights dequantised), for engines that need one."""
+    import copy
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = os.path.dirname(gguf_path) or ".", os.path.basename(gguf_path)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = copy.deepcopy(loaded.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the weights are plain tensors now; a GGUF config cannot be saved
+    model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+    return out
