@@ -15,6 +15,7 @@ BACKENDS = {
     "transformers": "ponder.backends.hf:TransformersBackend",
 }
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+BUNDLED = ("ponder-tiny",)  # models trained by ``ponder lab train`` that ship inside the package
 
 
 def default_model_path() -> str:
@@ -31,11 +32,17 @@ def default_model_path() -> str:
     return os.path.join(os.path.dirname(spec.origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def bundled_path(name: str) -> str | None:
+    if name not in BUNDLED:
+        return None
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", name)
+
+
 def resolve(model: str | None, backend: str = "auto") -> tuple[str, str]:
     """(path, backend name) for a model argument, with errors that say what to pass instead."""
     if backend != "auto" and backend not in BACKENDS:
         raise PonderError(f"unknown backend {backend!r}: choose auto, {', '.join(BACKENDS)}")
-    path = default_model_path() if model is None else os.path.expanduser(model)
+    path = default_model_path() if model is None else bundled_path(model) or os.path.expanduser(model)
     if os.path.isfile(path):
         from .llamacpp import is_gguf
 

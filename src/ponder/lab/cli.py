@@ -47,6 +47,50 @@ def register(sub) -> None:
     r.add_argument("folder")
     r.set_defaults(func=cmd_report)
 
+    lab = sub.add_parser("lab", help="train tiny reasoning models").add_subparsers(dest="lab", required=True,
+                                                                                  metavar="LAB_COMMAND")
+    register_train(lab)
+
+
+def register_train(lab) -> None:
+    from .train.problems import FORMATS, TASKS
+    from .train.trainer import TrainConfig
+
+    d = TrainConfig()
+    t = lab.add_parser("train", help="train a small model from scratch on a synthetic task (CPU)")
+    t.add_argument("--task", default=d.task, help=f"one of {', '.join(TASKS)} (default: {d.task})")
+    t.add_argument("--format", default=d.format, help=f"trace format: {', '.join(FORMATS)} (default: {d.format})")
+    t.add_argument("--difficulty", type=int, help="digits (addition, multiplication) or list length (3sum)")
+    t.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default: {d.steps})")
+    t.add_argument("--batch", type=int, default=d.batch)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--hidden", type=int, default=d.hidden)
+    t.add_argument("--layers", type=int, default=d.layers)
+    t.add_argument("--heads", type=int, default=d.heads)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--threads", type=int, default=d.threads, help=f"CPU threads (default: {d.threads})")
+    t.add_argument("--save-every", type=int, default=d.save_every, metavar="N", help="checkpoint every N steps")
+    t.add_argument("--out", required=True, help="output folder (a Hugging Face model folder); rerun to resume")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train.trainer import TrainConfig, train
+
+    config = TrainConfig(task=args.task, format=args.format, difficulty=args.difficulty, steps=args.steps,
+                         batch=args.batch, lr=args.lr, hidden=args.hidden, layers=args.layers, heads=args.heads,
+                         seed=args.seed, save_every=args.save_every, threads=args.threads)
+    try:
+        summary = train(config, args.out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"ponder: interrupted; run the same command to resume from the last checkpoint in {args.out}",
+              file=sys.stderr)
+        return 130
+    print(f"trained {args.out}: loss {summary['final_loss']:.4f}, {summary['steps_run']} steps in "
+          f"{summary['seconds']} s ({summary['tokens_per_second']} tokens/s)")
+    return 0
+
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import SweepConfig, run_sweep

@@ -6,6 +6,7 @@ from ...errors import PonderError
 from .base import Item, Task, extract, grade
 from .files import SCHEMAS, FileTask
 from .synthetic import Addition, CompareTask, CountLetters, WordProblems
+from .tiny import TINY_TASKS
 
 TASKS = {
     "arithmetic": lambda: WordProblems(steps=1, name="arithmetic"),
@@ -14,6 +15,7 @@ TASKS = {
     "addition-3digit": lambda: Addition(digits=3, name="addition-3digit"),
     "count-letters": CountLetters,
     "compare": CompareTask,
+    **TINY_TASKS,  # the tasks the tiny models of ``ponder lab train`` learn, in their own prompt format
 }
 
 
