@@ -42,7 +42,7 @@ def resolve(model: str | None, backend: str = "auto") -> tuple[str, str]:
     """(path, backend name) for a model argument, with errors that say what to pass instead."""
     if backend != "auto" and backend not in BACKENDS:
         raise PonderError(f"unknown backend {backend!r}: choose auto, {', '.join(BACKENDS)}")
-    path = default_model_path() if model is None else bundled_path(model) or os.path.expanduser(model)
+    path = default_model_path() if model in (None, "smollm2") else bundled_path(model) or os.path.expanduser(model)
     if os.path.isfile(path):
         from .llamacpp import is_gguf
 

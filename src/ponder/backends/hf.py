@@ -28,6 +28,8 @@ class TransformersBackend(CachedSequence):
             raise PonderError(f"transformers could not load {path!r} ({err}): "
                               "pass a Hugging Face model folder or a GGUF file") from err
         self.model.eval()
+        if sum(p.numel() for p in self.model.parameters()) < 20_000_000:
+            torch.set_num_threads(1)  # a tiny model's steps are too short to share among threads
         self.path = path
         limit = getattr(self.model.config, "max_position_embeddings", None) or n_ctx
         self.n_ctx = min(n_ctx, limit)

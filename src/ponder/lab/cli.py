@@ -33,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=d.samples, help="generations per item and setting")
     p.add_argument("--seed", type=int, default=d.seed, help="task and sampling seed")
     p.add_argument("--out", default="runs/sweep", help="output folder; rerun to resume (default: runs/sweep)")
-    p.add_argument("--model", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--model", default=d.model,
+                   help=f"GGUF file, HF folder, or smollm2 for the embedded SmolLM2-135M-Instruct (default: {d.model})")
     p.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
     p.add_argument("--format", default=d.format, help="think format: think or s1")
     p.add_argument("--temperature", type=float, default=d.temperature)

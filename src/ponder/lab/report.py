@@ -71,7 +71,7 @@ def build_report(config: dict, rows: list[dict]) -> Report:
         within = [r["within_budget"] for r in rows if r["policy"] == policy]
         points = [(s.thinking_mean, s.accuracy) for s in group]
         methods.append(s1_metrics(policy, points, mean(within) if within else None))
-    model = config.get("model") or "SmolLM2-135M-Instruct (embedded)"
+    model = config.get("model") or "SmolLM2-135M-Instruct"
     title = f"{config['task']} · {model} · n={config['n']}"
     return Report(title, settings, methods)
 

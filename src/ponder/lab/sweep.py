@@ -19,7 +19,7 @@ from ..errors import PonderError
 from ..policies import Budget, EntropyPause, Filler, NoThinking, Prefix
 from .tasks import Item, extract, get_task, grade
 
-ANSWER_ALLOWANCE = 48  # tokens for the marker, the lead and a short answer after the thinking
+ANSWER_ALLOWANCE = 96  # tokens for the marker, the lead and a short answer after the thinking
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Method:
 METHODS = {
     "budget": Method(lambda b: [Budget(min_tokens=b, max_tokens=b)], lambda b: (b, b)),
     "cap": Method(lambda b: [Budget(max_tokens=b)], lambda b: (0, b)),
+    "min": Method(lambda b: [Budget(min_tokens=b)], lambda b: (b, 1 << 30)),  # waits only, never cut
     "prefix": Method(lambda b: [Prefix("Ok, so"), Budget(max_tokens=b)], lambda b: (0, b)),
     "filler": Method(lambda b: [Filler(count=b)] if b else [NoThinking()], lambda b: (b, b)),
     "entropy_pause": Method(lambda b: [EntropyPause(threshold=2.5), Budget(max_tokens=b)], lambda b: (0, b)),
@@ -45,13 +46,13 @@ METHODS = {
 class SweepConfig:
     """What a sweep runs. Two runs into one folder must have equal configs."""
 
-    task: str = "arithmetic"
-    policies: tuple[str, ...] = ("budget", "no_thinking", "prefix", "filler")
-    budgets: tuple[int, ...] = (0, 16, 32, 64, 128)
-    n: int = 30
+    task: str = "tiny-addition"
+    policies: tuple[str, ...] = ("cap", "budget", "min", "no_thinking")
+    budgets: tuple[int, ...] = (0, 8, 16, 24, 32, 48, 64)
+    n: int = 60
     samples: int = 1
     seed: int = 0
-    model: str | None = None
+    model: str | None = "ponder-tiny"  # None: the embedded SmolLM2-135M-Instruct
     backend: str = "auto"
     format: str = "think"
     temperature: float = 0.0
@@ -159,7 +160,8 @@ def run_one(backend, config: SweepConfig, item: Item, policy: str, budget: int |
     b = budget or 0
     result = generate(
         item.prompt(), model=backend, thinking=method.build(b), format=config.format,
-        max_tokens=b + config.answer_tokens, temperature=config.temperature, top_p=config.top_p,
+        max_tokens=2 * b + config.answer_tokens,  # room past b for methods that only set a minimum
+        temperature=config.temperature, top_p=config.top_p,
         seed=config.seed * 1000 + sample,
     )
     u = result.usage
