@@ -99,7 +99,8 @@ def open_folder(out: Path, cfg: TrainConfig) -> None:
         saved = json.loads(record.read_text())["config"]
         if {k: v for k, v in saved.items() if k not in RUN_ONLY} != cfg.model_shape():
             raise PonderError(f"{out} holds another model ({saved['task']}/{saved['format']}): choose another --out")
-    elif (out / "config.json").exists() or any(out.iterdir()):
+        return
+    if any(out.iterdir()):
         raise PonderError(f"{out} is not empty and holds no ponder training run: choose another --out")
     record.write_text(json.dumps({"config": asdict(cfg)}, indent=2))
 
@@ -139,6 +140,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, progress: bool = True) -> di
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
+    record = json.loads((out / RECORD).read_text())
+    if start >= cfg.steps and "result" in record and (out / "model.safetensors").exists():
+        return record["result"]  # already trained this far
     model.train()
     loss_value, tokens, began = float("nan"), 0, time.perf_counter()
     with tqdm(total=cfg.steps, initial=start, unit="step", desc=f"train {cfg.task}/{cfg.format}",
@@ -161,7 +165,6 @@ def train(cfg: TrainConfig, out: str | os.PathLike, progress: bool = True) -> di
     export(model, out)
     summary = {"final_loss": loss_value, "steps_run": cfg.steps - start, "seconds": round(seconds, 1),
                "tokens_per_second": round(tokens / seconds, 1) if seconds else None}
-    record = json.loads((out / RECORD).read_text())
     (out / RECORD).write_text(json.dumps({**record, "config": asdict(cfg), "result": summary}, indent=2))
     return summary
 
