@@ -10,7 +10,7 @@ import sys
 from .errors import PonderError
 
 USAGE_ERROR = 2
-SUBCOMMANDS = ["ponder.lab.cli"]  # modules with a ``register(subparsers)`` function
+SUBCOMMANDS = ["ponder.lab.cli", "ponder.server.cli"]  # modules with a ``register(subparsers)`` function
 
 
 def add_thinking_options(p: argparse.ArgumentParser) -> None:

@@ -20,8 +20,11 @@ class LlamaCppBackend(CachedSequence):
         import llama_cpp
         from llama_cpp import Llama
 
+        # The same count for prompt batches as for decoding: more batch threads than free cores
+        # make a prefill dozens of times slower as soon as another process is busy.
+        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
         try:
-            self.llm = Llama(path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+            self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as err:
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp

@@ -1,0 +1,163 @@
+"""The FastAPI app: OpenAI-compatible routes, the playground, health, metrics, auth and error shapes."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..backends import load_backend
+from .errors import ApiError, error_response
+from .metrics import Metrics, Recent
+from .middleware import BodyLimit, RequestMetrics
+from .schemas import ChatRequest, CompletionRequest
+from .serving import Server, serve
+from .settings import ServerSettings
+from .thinking import EFFORTS
+from .worker import GenerationWorker
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: ServerSettings, backend=None) -> FastAPI:
+    """An app serving ``settings.model`` (loaded here, so a bad model fails before the server starts)."""
+    backend = backend or load_backend(settings.model, settings.backend, settings.n_ctx)
+    server = Server(settings, backend, GenerationWorker(settings.max_queue), Metrics(), Recent(settings.recent))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        server.worker.close()  # stop the running generation, drop the queued ones
+
+    app = FastAPI(title="ponder", version=__version__, lifespan=lifespan, strict_content_type=False,
+                  description="OpenAI-compatible chat and text completions with per-request thinking budgets.")
+    app.state.server = server
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=server.metrics)  # outermost: counts the 413s too
+    add_error_handlers(app)
+    add_routes(app, server, Depends(key_checker(settings.api_key)))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def key_checker(key: str | None):
+    """A dependency refusing requests without ``Authorization: Bearer <key>`` (when a key is set)."""
+
+    async def check(request: Request) -> None:
+        if key is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
+            raise ApiError(401, "missing or incorrect API key: send the header 'Authorization: Bearer <key>'",
+                           None, "invalid_api_key")
+
+    return check
+
+
+def add_routes(app: FastAPI, server: Server, auth) -> None:
+    settings, started = server.settings, int(time.time())
+    model_card = {"id": settings.model_id, "object": "model", "created": started, "owned_by": "ponder"}
+
+    @app.post("/v1/chat/completions", dependencies=[auth], tags=["openai"])
+    async def chat_completions(body: ChatRequest, request: Request):
+        return await serve(server, request, body, "chat", (tuple(body.chat()),))
+
+    @app.post("/v1/completions", dependencies=[auth], tags=["openai"])
+    async def completions(body: CompletionRequest, request: Request):
+        """The prompt is a question: it becomes the user message of the chat template."""
+        chats = tuple(({"role": "user", "content": prompt},) for prompt in body.prompts())
+        return await serve(server, request, body, "text", chats)
+
+    @app.get("/v1/models", dependencies=[auth], tags=["openai"])
+    async def models():
+        return {"object": "list", "data": [model_card]}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=[auth], tags=["openai"])
+    async def model(model_id: str):
+        if model_id != settings.model_id:
+            raise ApiError(404, f"model {model_id!r} is not served here: this server serves {settings.model_id!r}",
+                           "model", "model_not_found")
+        return model_card
+
+    @app.get("/health", tags=["ponder"])
+    async def health():
+        worker = server.worker
+        return {"status": "ok", "model": settings.model_id, "queued": worker.waiting, "running": worker.running}
+
+    @app.get("/metrics", dependencies=[auth], tags=["ponder"], response_class=PlainTextResponse)
+    async def metrics():
+        worker = server.worker
+        text = server.metrics.render(worker.waiting, worker.running, worker.max_queue)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/ponder/requests", dependencies=[auth], tags=["ponder"])
+    async def recent_requests():
+        return {"object": "list", "data": server.recent.list(), "queued": server.worker.waiting,
+                "running": server.worker.running}
+
+    @app.get("/v1/ponder/info", dependencies=[auth], tags=["ponder"])
+    async def info():
+        return {
+            "model": settings.model_id, "version": __version__, "format": settings.format,
+            "limits": {"max_tokens": settings.max_tokens, "max_prompt_tokens": settings.max_prompt_tokens,
+                       "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue,
+                       "max_n": settings.max_n},
+            "prices": {"input": settings.price_input, "output": settings.price_output},
+            "reasoning_effort": {k: None if v is None else {"min_tokens": v.min_tokens, "max_tokens": v.max_tokens}
+                                 for k, v in EFFORTS.items()},
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def playground():
+        return FileResponse(STATIC / "index.html")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError) -> JSONResponse:
+        return err.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        message, param = describe_validation(err.errors())
+        kind = request.headers.get("content-type", "application/json")
+        if param is None and "json" not in kind:
+            message = f"the body must be JSON sent with Content-Type: application/json, not {kind}"
+        return error_response(400, message, param, "invalid_request")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        message = err.detail if isinstance(err.detail, str) else "request failed"
+        if err.status_code == 404:
+            message = f"no route {request.method} {request.url.path}: see /openapi.json for the API"
+        return error_response(err.status_code, message, headers=getattr(err, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, err: Exception) -> JSONResponse:
+        return error_response(500, f"internal error ({type(err).__name__}): the server is still up", None,
+                              "internal_error")
+
+
+def describe_validation(errors) -> tuple[str, str | None]:
+    """One line for the first validation error, and the parameter it is about (dotted path)."""
+    if not errors:
+        return "the request is not valid", None
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    if first.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})", None
+    if not loc:
+        return "the body must be a JSON object with the request's fields", None
+    # union members add their type or model names to the path (our fields are lower case): keep the fields
+    param = ".".join(p for p in loc if not any(c in p for c in "[]()-") and not p[:1].isupper())
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return f"{param}: {message}{more}", param

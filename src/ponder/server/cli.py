@@ -1,0 +1,93 @@
+"""``ponder serve``: start the OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+from ..errors import PonderError
+
+
+def register(sub) -> None:
+    from .settings import ServerSettings
+
+    d = ServerSettings()
+    p = sub.add_parser("serve", help="serve an OpenAI-compatible API with per-request thinking budgets")
+    p.add_argument("--model", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--backend", default=d.backend, choices=["auto", "llama.cpp", "transformers"])
+    p.add_argument("--n-ctx", type=int, default=d.n_ctx, metavar="N", help=f"context window (default: {d.n_ctx})")
+    p.add_argument("--format", default=d.format, metavar="NAME", help="think format: think (default) or s1")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host}, this machine only)")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port})")
+    p.add_argument("--api-key", metavar="KEY",
+                   help="require 'Authorization: Bearer KEY' (default: env PONDER_API_KEY, else no key)")
+    p.add_argument("--price-input", type=float, metavar="USD", help="dollars per million prompt tokens")
+    p.add_argument("--price-output", type=float, metavar="USD",
+                   help="dollars per million completion tokens (thinking included)")
+    p.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N",
+                   help=f"largest completion a request may ask for, and the default (default: {d.max_tokens})")
+    p.add_argument("--max-prompt-tokens", type=int, default=d.max_prompt_tokens, metavar="N",
+                   help=f"longest prompt accepted (default: {d.max_prompt_tokens})")
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes, metavar="N",
+                   help=f"largest request body (default: {d.max_body_bytes})")
+    p.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N",
+                   help=f"requests waiting or running before 429s (default: {d.max_queue})")
+    p.add_argument("--max-n", type=int, default=d.max_n, metavar="N", help=f"choices per request (default: {d.max_n})")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default: warning)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .settings import ServerSettings, api_key_from_env
+
+    settings = ServerSettings(
+        model=args.model, backend=args.backend, n_ctx=args.n_ctx, format=args.format, host=args.host,
+        port=args.port, api_key=api_key_from_env(args.api_key), price_input=args.price_input,
+        price_output=args.price_output, max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
+        max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
+    )
+    try:
+        import uvicorn
+
+        from .app import create_app
+    except ImportError as err:
+        raise PonderError(f"ponder serve needs FastAPI and uvicorn ({err}): pip install 'ponder[serve]'") from err
+    from ..formats import get_format
+
+    get_format(settings.format)  # an unknown format fails now, not on the first request
+    check_address(settings.host, settings.port)
+    app = create_app(settings)
+    print(f"ponder: serving {settings.model_id} on http://{display(settings.host)}:{settings.port} "
+          f"(playground at /, API at /v1){' - API key required' if settings.api_key else ''}", flush=True)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind after all (a race with another process)
+        if server.started:
+            raise
+    if not server.started:
+        raise PonderError(f"cannot listen on {settings.host}:{settings.port}: is the port taken? try another --port")
+    return 0
+
+
+def check_address(host: str, port: int) -> None:
+    """Bind once before loading anything, so a taken port or a bad host is one clear line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as err:
+        raise PonderError(f"cannot listen on {host}:{port} ({err.strerror or err}): "
+                          "pick another --port or --host") from None
+
+
+def display(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+__all__ = ["register", "PonderError"]

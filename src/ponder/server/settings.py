@@ -1,0 +1,65 @@
+"""What a server is started with: the model, the address, prices and limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import PonderError
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``create_app`` needs. Limits answer a request with a 4xx/429 instead of serving it."""
+
+    model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
+    backend: str = "auto"
+    n_ctx: int = 4096
+    format: str = "think"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    price_input: float | None = None  # dollars per million prompt tokens
+    price_output: float | None = None  # dollars per million completion tokens (thinking included)
+    max_tokens: int = 2048  # the largest completion a request may ask for, and the default
+    max_prompt_tokens: int = 2048
+    max_body_bytes: int = 1 << 20
+    max_queue: int = 64  # requests waiting or running; one more is answered 429
+    max_n: int = 8
+    recent: int = 50  # requests kept for GET /v1/ponder/requests
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise PonderError(f"--port must be between 1 and 65535, got {self.port}")
+        for name in ("n_ctx", "max_tokens", "max_prompt_tokens", "max_body_bytes", "max_queue", "max_n", "recent"):
+            value = getattr(self, name)
+            if value < 1:
+                raise PonderError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        for name in ("price_input", "price_output"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:  # also refuses NaN
+                raise PonderError(f"--{name.replace('_', '-')} must be >= 0 dollars per million tokens, got {value}")
+        if self.api_key == "":
+            raise PonderError("--api-key must not be empty")
+
+    @property
+    def priced(self) -> bool:
+        return self.price_input is not None or self.price_output is not None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Dollars for a request; thinking is billed as output, as every completion token is."""
+        if not self.priced:
+            return None
+        return (prompt_tokens * (self.price_input or 0.0) + completion_tokens * (self.price_output or 0.0)) / 1e6
+
+    @property
+    def model_id(self) -> str:
+        """The name /v1/models lists and responses carry: the model file or folder, without .gguf."""
+        if self.model is None:
+            return "SmolLM2-135M-Instruct"
+        name = os.path.basename(os.path.normpath(self.model))
+        return name[:-5] if name.endswith(".gguf") else name
+
+
+def api_key_from_env(given: str | None) -> str | None:
+    return given if given is not None else (os.environ.get("PONDER_API_KEY") or None)

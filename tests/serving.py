@@ -1,0 +1,144 @@
+"""A real ``ponder serve`` process for the server tests (a pytest plugin: ``pytest_plugins = ["serving"]``).
+
+One server per test session, on the embedded default model and a free port, shared by every test
+that asks for it; it is terminated at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import pytest
+
+PRICE_INPUT, PRICE_OUTPUT = 0.1, 0.4  # dollars per million tokens
+LIMITS = {"max_tokens": 1024, "max_prompt_tokens": 512, "max_body_bytes": 65536, "max_queue": 40}
+QUESTION = "What is 12 + 30?"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as res:
+            return res.status == 200
+    except OSError:
+        return False
+
+
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen
+    key: str | None = None
+
+    @property
+    def api(self) -> str:
+        return self.url + "/v1"
+
+    def client(self, **kw):
+        import openai
+
+        return openai.OpenAI(base_url=self.api, api_key=kw.pop("api_key", self.key or "unused"), max_retries=0,
+                             timeout=kw.pop("timeout", 120), **kw)
+
+    def aclient(self, **kw):
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.api, api_key=self.key or "unused", max_retries=0,
+                                  timeout=kw.pop("timeout", 300), **kw)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and healthy(self.url)
+
+
+def start(*args: str, env: dict | None = None, key: str | None = None) -> Served:
+    port = free_port()
+    cmd = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *args]
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: nobody reads it while the server runs
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while not healthy(url):
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"ponder serve exited with {process.returncode}: {log.read()}")
+        if time.time() > deadline:
+            process.kill()
+            raise RuntimeError("ponder serve did not answer /health within 180 s")
+        time.sleep(0.2)
+    return Served(url, process, key)
+
+
+def stop(served: Served) -> None:
+    served.process.terminate()
+    try:
+        served.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        served.process.wait()
+
+
+# helpers for the tests
+
+def chat(server, thinking=None, max_tokens=48, question=QUESTION, **kw):
+    extra = {"thinking": thinking} if thinking is not None else None
+    return server.client().chat.completions.create(
+        model="anything", messages=[{"role": "user", "content": question}], max_tokens=max_tokens,
+        extra_body=extra, **kw)
+
+
+def details(response) -> dict:
+    return response.model_extra["ponder"]
+
+
+def metric(text: str, name: str) -> float:
+    pattern = rf"^{re.escape(name)} ([0-9.e+-]+)$"
+    found = re.search(pattern, text, flags=re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def get(url: str, key: str | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as res:
+            return res.status, res.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def reasoning_of(chunk) -> str:
+    return "".join(c.delta.model_extra.get("reasoning_content") or "" for c in chunk.choices)
+
+
+# the servers
+
+@pytest.fixture(scope="session")
+def server():
+    """The default model with prices and small limits; checked to be still up after every test."""
+    limits = [f"--{k.replace('_', '-')}={v}" for k, v in LIMITS.items()]
+    served = start("--price-input", str(PRICE_INPUT), "--price-output", str(PRICE_OUTPUT), *limits)
+    yield served
+    stop(served)
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught
+    assert served.process.returncode in (0, -signal.SIGTERM), "the server did not shut down cleanly"
+
+
+@pytest.fixture
+def up(server):
+    """The shared server, with a check after the test that it survived whatever the test sent."""
+    yield server
+    assert server.alive(), "the server went down"
