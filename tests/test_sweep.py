@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SMALL = ["--task", "addition", "--n", "3", "--policy", "budget,no_thinking", "--budgets", "0,8,16", "--no-progress"]
+# SmolLM2, not the default ponder-tiny: slow enough per row that the kill test lands mid-sweep
+SMALL = ["--model", "smollm2", "--task", "addition", "--n", "3", "--policy", "budget,no_thinking",
+         "--budgets", "0,8,16", "--no-progress"]
 SETTINGS = 4  # budget@0, budget@8, budget@16, no_thinking
 
 
