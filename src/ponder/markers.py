@@ -30,9 +30,9 @@ class EndDetector:
     """Reports when the last sampled thinking tokens close the thinking.
 
     A native marker is one special token. A text marker such as "</think>" in a
-    vocabulary without it spans several tokens, and may share its first or last
-    token with other text: ``ending`` names how many trailing tokens form it,
-    and ``leftover`` recovers text that came before it inside those tokens.
+    vocabulary without it spans several tokens, and may share its first token
+    with other text: ``ending`` names how many trailing tokens form it and the
+    tokens of the text before it in them (``Ending.kept``).
     """
 
     def __init__(self, backend: Backend, vocab: ModelVocab) -> None:

@@ -127,6 +127,14 @@ class Usage:
         )
 
 
+def price(prompt_tokens: int, completion_tokens: int, price_input: float | None,
+          price_output: float | None) -> float | None:
+    """Dollars at prices per million tokens; thinking is billed as output. None when unpriced."""
+    if price_input is None and price_output is None:
+        return None
+    return (prompt_tokens * (price_input or 0.0) + completion_tokens * (price_output or 0.0)) / 1e6
+
+
 @dataclass(frozen=True)
 class Result:
     """One generation: its text split into thinking and answer, what it cost and how it ended."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import PonderError
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -123,5 +122,3 @@ def show_report(folder: str) -> int:
     print(f"\nplot: {paths['plot']}\nreport: {paths['html']}")
     return 0
 
-
-__all__ = ["register", "PonderError"]

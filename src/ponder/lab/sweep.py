@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from ..errors import PonderError
 from ..policies import Budget, EntropyPause, Filler, NoThinking, Prefix
+from ..result import price
 from .tasks import Item, extract, get_task, grade
 
 ANSWER_ALLOWANCE = 96  # tokens for the marker, the lead and a short answer after the thinking
@@ -167,9 +168,7 @@ def run_one(backend, config: SweepConfig, item: Item, policy: str, budget: int |
     u = result.usage
     prediction = extract(result.answer, item.kind)
     low, high = method.asked(b)
-    cost = None
-    if config.price_input is not None or config.price_output is not None:
-        cost = (u.prompt_tokens * (config.price_input or 0) + u.completion_tokens * (config.price_output or 0)) / 1e6
+    cost = price(u.prompt_tokens, u.completion_tokens, config.price_input, config.price_output)
     return {
         "sweep": config.fingerprint(), "task": config.task, "item": item.id, "setting": label(policy, budget),
         "policy": policy, "budget": budget, "sample": sample, "reference": item.answer,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import PonderError
+from ..result import price
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,7 @@ class ServerSettings:
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """Dollars for a request; thinking is billed as output, as every completion token is."""
-        if not self.priced:
-            return None
-        return (prompt_tokens * (self.price_input or 0.0) + completion_tokens * (self.price_output or 0.0)) / 1e6
+        return price(prompt_tokens, completion_tokens, self.price_input, self.price_output)
 
     @property
     def model_id(self) -> str:
