@@ -43,10 +43,6 @@ class ServerSettings:
         if self.api_key == "":
             raise PonderError("--api-key must not be empty")
 
-    @property
-    def priced(self) -> bool:
-        return self.price_input is not None or self.price_output is not None
-
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """Dollars for a request; thinking is billed as output, as every completion token is."""
         return price(prompt_tokens, completion_tokens, self.price_input, self.price_output)
