@@ -40,7 +40,7 @@ def test_generate_streams_thinking_then_answer_then_usage():
     (["--model", __file__], "is not a GGUF model file"),
     (["--model", os.path.dirname(__file__)], "folder without config.json"),
     (["--format", "xml"], "unknown think format"),
-    (["--no-think", "--min-think", "5"], "--no-think cannot be combined"),
+    (["--no-think", "--min-think", "5"], "no_think cannot be combined"),
     (["--temperature", "-1"], "temperature must be >= 0"),
     (["--filler", "0"], "filler count must be >= 1"),
     (["--n-ctx", "64"], "shorten the prompt"),

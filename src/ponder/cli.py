@@ -42,6 +42,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
     g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
     g.add_argument("--format", default="think", metavar="NAME", help="think format: think (default) or s1")
+    g.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to drive with the s1 loop, "
+                                                      "e.g. http://127.0.0.1:8000/v1 (--model: its model name)")
 
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
@@ -55,27 +57,9 @@ def add_sampling_options(p: argparse.ArgumentParser) -> None:
 
 def thinking_from_args(args: argparse.Namespace):
     """The policies the options ask for (``False`` for no thinking)."""
-    from .policies import Budget, EntropyPause, Filler, Pause, Prefix
+    from .options import thinking_from_options
 
-    budgeted = any(v is not None for v in (args.min_think, args.max_think, args.wait, args.max_waits, args.wrap_up))
-    if args.no_think:
-        if budgeted or args.prefix or args.filler:
-            raise PonderError("--no-think cannot be combined with a thinking budget, --prefix or --filler")
-        return False
-    policies = []
-    if budgeted:
-        policies.append(Budget(min_tokens=args.min_think or 0, max_tokens=args.max_think,
-                               wait=tuple(args.wait or ("Wait",)), max_waits=args.max_waits, wrap_up=args.wrap_up))
-    if args.prefix:
-        policies.append(Prefix(args.prefix))
-    if args.filler is not None:
-        policies.append(Filler(args.filler, args.filler_text, args.filler_where))
-    if args.pause is not None:
-        policies.append(Pause(args.pause, args.pause_text, args.pause_every))
-    if args.entropy_pause is not None:
-        policies.append(EntropyPause(args.entropy_pause, args.varentropy_max, args.entropy_text,
-                                     args.entropy_cooldown, args.entropy_max))
-    return policies
+    return thinking_from_options(vars(args))
 
 
 class Printer:
@@ -115,6 +99,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         args.question, model=args.model, thinking=thinking, backend=args.backend, n_ctx=args.n_ctx,
         format=args.format, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, seed=args.seed, system=args.system, raw_prompt=args.raw, on_text=printer,
+        endpoint=args.endpoint,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
