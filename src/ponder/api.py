@@ -70,6 +70,8 @@ def generate(
     on_text: OnText | None = None,
     stop: str | Sequence[str] = (),
     cancelled: Callable[[], bool] | None = None,
+    continuation: bool = False,
+    endpoint=None,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -80,11 +82,25 @@ def generate(
     ``on_text(phase, delta)`` receives the text as it is produced. ``stop``
     strings end the answer (the answer stops before them); ``cancelled()`` is
     polled every step and ends the generation when it returns True.
+    ``continuation=True`` continues a raw ``prompt`` as plain text: no thinking
+    phase and no policies, stop strings from the first token (what an
+    OpenAI-style text completion does).
+
+    ``endpoint`` (a URL such as ``http://127.0.0.1:8000/v1``) runs the s1 loop
+    against an OpenAI-compatible server instead of a local model; ``model`` then
+    names the served model (default: the first it lists), and chats are
+    written in ChatML.
     """
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
-    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
     fmt = get_format(format)
+    if endpoint is not None:
+        return generate_over(endpoint, prompt, model, policies_for(thinking), fmt, max_tokens, raw_prompt, system,
+                             dict(temperature=temperature, top_p=top_p, seed=seed), stop, on_text)
+    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    if continuation and (not isinstance(prompt, str) or thinking not in (None, True)):
+        raise PonderError("a continuation takes a raw text prompt and no thinking policies")
+    raw_prompt = raw_prompt or continuation
     text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system)
     prompt_ids = engine.prompt_ids(text)
     if len(prompt_ids) >= engine.n_ctx:
@@ -92,9 +108,22 @@ def generate(
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
-                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled)
+                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
+                      think=not continuation)
     trace = decoder.run(prompt_ids)
     result = build_result(trace, engine.detokenize, text, len(prompt_ids), fmt.end)
     if decoder.stream:
         decoder.stream.flush(result.thinking, result.answer)
     return result
+
+
+def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, raw_prompt, system, sampling, stop, on_text):
+    """``generate`` against a server: the s1 loop over its completions endpoint."""
+    from .policies.chain import CloseOnEos
+    from .remote import ChatML, client_for, generate_remote
+
+    client = client_for(endpoint, model)
+    text = prompt if raw_prompt else build_prompt(ChatML(), prompt, fmt, system=system)
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
+    policies = [p for p in policy.policies if not isinstance(p, CloseOnEos)]
+    return generate_remote(text, client, policies, fmt, max_tokens, sampling, stops, on_text)

@@ -37,6 +37,7 @@ class Decoder:
     on_text: OnText | None = None
     stop: tuple[str, ...] = ()
     cancelled: Callable[[], bool] | None = None  # polled every step, e.g. a client that went away
+    think: bool = True  # False: plain text continuation, all answer, no thinking phase
 
     def __post_init__(self) -> None:
         self.trace = Trace()
@@ -47,6 +48,8 @@ class Decoder:
         self.n_eval = 0  # completion tokens already in the KV cache
         self.logits: np.ndarray | None = None
         self.finish_reason: str | None = None
+        if not self.think:
+            self.trace.close_thinking(0, forced=False)
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
         self.prompt_ids = list(prompt_ids)

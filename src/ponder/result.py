@@ -153,6 +153,7 @@ class Result:
     token_ids: tuple[int, ...]
     token_phases: tuple[str, ...]
     token_sources: tuple[str, ...]
+    stopped_by: str | None = None  # the stop string that ended the answer, if one did
 
     @property
     def tokens_per_second(self) -> float:
@@ -209,4 +210,5 @@ def build_result(trace: Trace, detokenize, prompt: str, prompt_tokens: int, end_
         token_ids=tuple(ids),
         token_phases=tuple(trace.phases),
         token_sources=tuple(trace.sources),
+        stopped_by=trace.stopped_by,
     )

@@ -18,7 +18,7 @@ from ..backends import load_backend
 from .errors import ApiError, error_response
 from .metrics import Metrics, Recent
 from .middleware import BodyLimit, RequestMetrics
-from .schemas import ChatRequest, CompletionRequest
+from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
 from .serving import Server, serve
 from .settings import ServerSettings
 from .thinking import EFFORTS
@@ -75,6 +75,12 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
         """The prompt is a question: it becomes the user message of the chat template."""
         chats = tuple(({"role": "user", "content": prompt},) for prompt in body.prompts())
         return await serve(server, request, body, "text", chats)
+
+    @app.post("/tokenize", dependencies=[auth], tags=["ponder"])
+    async def tokenize(body: TokenizeRequest):
+        """vLLM's shape: the token ids of a text, so a client can count tokens as this model does."""
+        tokens = server.backend.tokenize(body.prompt)
+        return {"tokens": tokens, "count": len(tokens), "max_model_len": server.backend.n_ctx}
 
     @app.get("/v1/models", dependencies=[auth], tags=["openai"])
     async def models():

@@ -34,6 +34,7 @@ class Plan:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     format: str = "think"
+    raw: bool = False  # each chat is one message whose text is continued as is
 
     @property
     def choices(self) -> int:
@@ -63,7 +64,10 @@ def run_plan(backend, plan: Plan, ticket: Ticket, on_start: Callable[[int], None
     choices done so far) when the ticket is cancelled.
     """
     fmt = get_format(plan.format)
-    texts = [build_prompt(backend, list(chat), fmt) for chat in plan.chats]
+    if plan.raw:
+        texts = [chat[0]["content"] for chat in plan.chats]
+    else:
+        texts = [build_prompt(backend, list(chat), fmt) for chat in plan.chats]
     prompt_tokens = 0
     for text in texts:
         count = len(backend.prompt_ids(text))
@@ -78,6 +82,7 @@ def run_plan(backend, plan: Plan, ticket: Ticket, on_start: Callable[[int], None
             break
         results.append(generate(
             texts[index // plan.n], model=backend, thinking=plan.thinking, raw_prompt=True, format=fmt,
+            continuation=plan.raw,
             max_tokens=plan.max_tokens, temperature=plan.temperature, top_p=plan.top_p, top_k=plan.top_k,
             seed=plan.seed_for(index), stop=plan.stop, cancelled=ticket.cancelled,
             on_text=None if on_text is None else (lambda phase, text, i=index: on_text(i, phase, text)),

@@ -107,9 +107,15 @@ def text_choice(index: int, result: Result) -> dict:
             "finish_reason": FINISH[result.finish_reason], "logprobs": None}
 
 
+def raw_choice(index: int, result: Result) -> dict:
+    """A plain continuation: the text exactly as generated, and the stop string that ended it (vLLM's ``stop_reason``)."""
+    return {"index": index, "text": result.answer, "finish_reason": FINISH[result.finish_reason], "logprobs": None,
+            "stop_reason": result.stopped_by}
+
+
 def response(env: Envelope, results: list[Result], prompt_tokens: int, settings: ServerSettings,
              queue_seconds: float) -> dict:
-    build = chat_choice if env.kind == "chat" else text_choice
+    build = {"chat": chat_choice, "raw": raw_choice}.get(env.kind, text_choice)
     return {
         **env.head(),
         "choices": [build(i, r) for i, r in enumerate(results)],

@@ -162,9 +162,20 @@ class ChatRequest(GenerationRequest):
 
 
 class CompletionRequest(GenerationRequest):
-    """``prompt`` is a question, sent as the user message of the chat template (not raw text)."""
+    """``prompt`` is a question, sent as the user message of the chat template.
+
+    With ``raw: true`` the prompt is text continued as is (OpenAI's plain text
+    completion): no template, no thinking phase, stop strings from the first token.
+    """
 
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=16)]
+    raw: StrictBool = False
 
     def prompts(self) -> list[str]:
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+
+
+class TokenizeRequest(Lenient):
+    """``POST /tokenize`` as vLLM takes it (``model`` and ``add_special_tokens`` are accepted and ignored)."""
+
+    prompt: Annotated[Text, Field(max_length=1 << 20)]

@@ -46,6 +46,10 @@ def make_plan(body: GenerationRequest, chats: tuple, settings: ServerSettings) -
     if len(chats) * body.n > settings.max_n:
         raise ApiError(400, f"{len(chats) * body.n} choices asked for; this server makes at most "
                             f"{settings.max_n} per request (--max-n)", "n", "too_many_choices")
+    raw = getattr(body, "raw", False)
+    if raw and (body.thinking is not None or body.reasoning_effort is not None):
+        raise ApiError(400, "a raw completion continues text and has no thinking: drop thinking and "
+                            "reasoning_effort, or raw", "raw", "invalid_thinking")
     try:
         thinking = resolve_thinking(body.thinking, body.reasoning_effort)
     except PonderError as err:
@@ -55,13 +59,13 @@ def make_plan(body: GenerationRequest, chats: tuple, settings: ServerSettings) -
         max_prompt_tokens=settings.max_prompt_tokens,
         temperature=0.0 if body.temperature is None else body.temperature,
         top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0, seed=body.seed,
-        stop=body.stops(), format=settings.format,
+        stop=body.stops(), format=settings.format, raw=raw,
     )
 
 
 async def serve(server: Server, request: Request, body: GenerationRequest, kind: str, chats: tuple) -> Response:
     plan = make_plan(body, chats, server.settings)
-    env = Envelope(kind, server.settings.model_id)
+    env = Envelope("raw" if plan.raw else kind, server.settings.model_id)
     loop = asyncio.get_running_loop()
     started: asyncio.Future = loop.create_future()
     events: asyncio.Queue | None = asyncio.Queue() if body.stream else None
@@ -153,7 +157,8 @@ async def stream(server: Server, env: Envelope, body: GenerationRequest, choices
             for index in range(choices):
                 yield sse(delta_chunk(env, index, "role", ""))
         async for index, phase, text in deltas(events):
-            text = trimmers.setdefault((index, phase), Trimmer()).feed(text)
+            if env.kind != "raw":  # a raw continuation is sent exactly as generated
+                text = trimmers.setdefault((index, phase), Trimmer()).feed(text)
             if text:
                 yield sse(delta_chunk(env, index, phase, text))
         try:
