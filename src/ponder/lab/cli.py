@@ -32,8 +32,12 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=d.samples, help="generations per item and setting")
     p.add_argument("--seed", type=int, default=d.seed, help="task and sampling seed")
     p.add_argument("--out", default="runs/sweep", help="output folder; rerun to resume (default: runs/sweep)")
-    p.add_argument("--model", default=d.model,
-                   help=f"GGUF file, HF folder, or smollm2 for the embedded SmolLM2-135M-Instruct (default: {d.model})")
+    p.add_argument("--model", help="GGUF file, HF folder, or smollm2 for the embedded SmolLM2-135M-Instruct "
+                                    f"(default: {d.model}); with --endpoint, the served model's name")
+    p.add_argument("--endpoint", metavar="URL", help="drive an OpenAI-compatible server (e.g. vLLM at "
+                                                      "http://127.0.0.1:8000/v1) with the s1 loop")
+    p.add_argument("--concurrency", type=int, default=1, metavar="C",
+                   help="with --endpoint: generations kept in flight (default: 1)")
     p.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
     p.add_argument("--format", default=d.format, help="think format: think or s1")
     p.add_argument("--temperature", type=float, default=d.temperature)
@@ -97,12 +101,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     config = SweepConfig(
         task=args.task, policies=args.policy, budgets=args.budgets, n=args.n, samples=args.samples,
-        seed=args.seed, model=args.model, backend=args.backend, format=args.format,
+        seed=args.seed, model=args.model if args.model or args.endpoint else SweepConfig().model,
+        backend=args.backend, format=args.format, endpoint=args.endpoint,
         temperature=args.temperature, top_p=args.top_p, price_input=args.price_input,
         price_output=args.price_output,
     )
     try:
-        run_sweep(config, args.out, progress=not args.no_progress)
+        run_sweep(config, args.out, progress=not args.no_progress, concurrency=args.concurrency)
     except KeyboardInterrupt:
         print(f"ponder: interrupted; the rows written so far are in {args.out}: run the same command to resume",
               file=sys.stderr)

@@ -9,6 +9,7 @@ runs only what is missing, so every (item, setting, sample) ends with one row.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,8 @@ METHODS = {
     "no_thinking": Method(lambda b: [NoThinking()], lambda b: (0, 0), uses_budget=False),
 }
 
+REMOTE_METHODS = tuple(m for m in METHODS if m != "entropy_pause")  # the entropy pause needs the logits
+
 
 @dataclass(frozen=True)
 class SweepConfig:
@@ -61,6 +64,7 @@ class SweepConfig:
     price_input: float | None = None  # dollars per million prompt tokens
     price_output: float | None = None  # dollars per million completion tokens (thinking included)
     answer_tokens: int = ANSWER_ALLOWANCE
+    endpoint: str | None = None  # an OpenAI-compatible server to drive with the s1 loop instead of a local model
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policies", tuple(p.replace("-", "_") for p in self.policies))
@@ -76,6 +80,14 @@ class SweepConfig:
             raise PonderError(f"budgets must be strictly increasing, got {list(self.budgets)}: sort them")
         if self.n < 1 or self.samples < 1:
             raise PonderError("--n and --samples must be >= 1")
+        if self.endpoint is not None:
+            from ..remote import Endpoint
+
+            Endpoint(self.endpoint)  # a bad URL fails here, before any folder is written
+            unsupported = [p for p in self.policies if p not in REMOTE_METHODS]
+            if unsupported:
+                raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint: "
+                                  f"choose from {', '.join(REMOTE_METHODS)}")
         if self.samples > 1 and self.temperature == 0:
             raise PonderError("--samples above 1 repeats the same greedy answer: set --temperature above 0")
 
@@ -154,13 +166,16 @@ def todo(config: SweepConfig, items: list[Item], done: set) -> Iterator[tuple[It
                     yield item, policy, budget, sample
 
 
-def run_one(backend, config: SweepConfig, item: Item, policy: str, budget: int | None, sample: int) -> dict:
+def run_one(target, config: SweepConfig, item: Item, policy: str, budget: int | None, sample: int) -> dict:
+    """One generation and its row; ``target`` is a loaded backend or, for an endpoint, its client."""
     from ..api import generate
 
     method = METHODS[policy]
     b = budget or 0
+    remote = config.endpoint is not None
     result = generate(
-        item.prompt(), model=backend, thinking=method.build(b), format=config.format,
+        item.prompt(), model=config.model if remote else target, endpoint=target if remote else None,
+        thinking=method.build(b), format=config.format,
         max_tokens=2 * b + config.answer_tokens,  # room past b for methods that only set a minimum
         temperature=config.temperature, top_p=config.top_p,
         seed=config.seed * 1000 + sample,
@@ -182,28 +197,72 @@ def run_one(backend, config: SweepConfig, item: Item, policy: str, budget: int |
     }
 
 
-def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True) -> SweepFolder:
-    """Run what is missing in ``out``; returns the folder (rows written as they come)."""
+def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True,
+              concurrency: int = 1) -> SweepFolder:
+    """Run what is missing in ``out``; returns the folder (rows written as they come).
+
+    Against an endpoint, ``concurrency`` generations are kept in flight so a
+    batching server stays busy. When one fails for good, the ones in flight
+    still finish and are written, then the error is raised.
+    """
     from tqdm import tqdm
 
-    from ..backends import load_backend
-
+    if concurrency < 1:
+        raise PonderError(f"--concurrency must be >= 1, got {concurrency}")
+    if concurrency > 1 and config.endpoint is None:
+        raise PonderError("--concurrency needs --endpoint: a local model runs one generation at a time")
     folder = SweepFolder.open(out, config)
     items = list(get_task(config.task).items(config.n, config.seed))
     total = len(items) * len(config.settings()) * config.samples
     work = list(todo(config, items, folder.done))
     if not work:
         return folder
-    backend = load_backend(config.model, config.backend)
+    target = sweep_target(config)
     with open(folder.rows_path, "a", encoding="utf-8") as rows, tqdm(
         total=total, initial=total - len(work), unit="gen", desc=f"sweep {config.task}", disable=not progress,
         dynamic_ncols=True,
     ) as bar:
-        for item, policy, budget, sample in work:
-            bar.set_postfix_str(label(policy, budget))
-            row = run_one(backend, config, item, policy, budget, sample)
+        for row in in_flight(lambda job: run_one(target, config, *job), work, concurrency):
             rows.write(json.dumps(row, ensure_ascii=False) + "\n")
             rows.flush()
             folder.done.add(row_key(row))
+            bar.set_postfix_str(row["setting"])
             bar.update()
     return folder
+
+
+def sweep_target(config: SweepConfig):
+    """The loaded local model, or a client for the endpoint."""
+    if config.endpoint is not None:
+        from ..remote import client_for
+
+        return client_for(config.endpoint, config.model)
+    from ..backends import load_backend
+
+    return load_backend(config.model, config.backend)
+
+
+def in_flight(run: Callable, jobs: list, concurrency: int) -> Iterator:
+    """``run(job)`` for every job with up to ``concurrency`` running, results as they finish.
+
+    After a failure no new job starts; those running finish and are yielded, then the first error is raised.
+    """
+    if concurrency == 1:
+        yield from map(run, jobs)
+        return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    queue, failure = iter(jobs), None
+    with ThreadPoolExecutor(concurrency) as pool:
+        running = {pool.submit(run, job) for job in itertools.islice(queue, concurrency)}
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                    continue
+                yield future.result()
+                if failure is None:
+                    running |= {pool.submit(run, job) for job in itertools.islice(queue, 1)}
+    if failure is not None:
+        raise failure

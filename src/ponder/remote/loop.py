@@ -1,0 +1,183 @@
+"""The s1 loop over a completions endpoint that ponder cannot steer token by token.
+
+Generate the thinking with the end marker as a stop string. While below the
+minimum, append a wait string and continue; at the maximum (the call's
+``max_tokens``), append the end marker and the wrap-up; then generate the
+answer. Usage is summed over the calls; injected text is counted with the
+server's tokenizer where it has ``/tokenize``.
+
+Only the policies that act at the edges of the thinking can run this way:
+a budget, a prefix, no thinking, and a filler that replaces the thinking.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ..errors import PonderError
+from ..formats import ThinkFormat
+from ..policies import Budget, Filler, NoThinking, Prefix
+from ..result import Result, Usage
+from .client import Client, Completion
+
+
+@dataclass(frozen=True)
+class RemotePlan:
+    """The thinking policies, as the s1 loop can apply them."""
+
+    budget: Budget = Budget()
+    prefix: str | None = None
+    thought: tuple[str, str] | None = None  # (reason, text): write this thought and close it (no thinking, filler)
+
+    @classmethod
+    def of(cls, policies) -> "RemotePlan":
+        budget, prefix, thought = Budget(), None, None
+        for p in policies:
+            if isinstance(p, Budget):
+                budget = p
+            elif isinstance(p, Prefix):
+                prefix = p.text
+            elif isinstance(p, NoThinking):
+                thought = ("thought", p.text)
+            elif isinstance(p, Filler) and p.where == "replace":
+                thought = ("filler", p.text * p.count)
+            else:
+                raise PonderError(f"{type(p).__name__} acts token by token and cannot run over an endpoint: "
+                                  "use a budget, a prefix, no thinking or a replacing filler, or a local model")
+        return cls(budget, prefix, thought)
+
+
+@dataclass
+class Remote:
+    """One generation's state: the text so far and what each phase has spent."""
+
+    client: Client
+    fmt: ThinkFormat
+    limit: int
+    sampling: dict
+    on_text: object = None
+    text: str = ""
+    thinking: str = ""
+    answer: str = ""
+    counts: dict = field(default_factory=lambda: dict.fromkeys(
+        ("thinking", "thinking_injected", "marker", "answer", "answer_injected"), 0))
+    injections: list = field(default_factory=list)
+    prompt_tokens: int = 0
+    capped: bool = False
+    finish: str = "length"
+
+    def used(self) -> int:
+        c = self.counts
+        return c["thinking"] + c["marker"] + c["answer"]
+
+    def call(self, max_tokens: int, stop: tuple[str, ...]) -> Completion:
+        done = self.client.complete(self.text, max_tokens, stop, **self.sampling)
+        if not self.prompt_tokens:  # the first call's prompt, less what ponder wrote after the user's prompt
+            self.prompt_tokens = done.prompt_tokens - self.used()
+        self.text += done.text
+        return done
+
+    def write(self, phase: str, text: str, reason: str | None = None) -> int:
+        """Append text to a phase; injected text (a ``reason``) is counted and recorded."""
+        if not text:
+            return 0
+        tokens = self.client.count(text) if reason else 0
+        if reason:
+            self.text += text
+            key = "thinking" if phase == "thinking" else "answer"
+            self.counts[key] += tokens
+            self.counts[key + "_injected"] += tokens
+            self.injections.append({"reason": reason, "phase": phase, "length": tokens, "text": text})
+        if phase == "thinking":
+            self.thinking += text
+        else:
+            self.answer += text
+        if self.on_text:
+            self.on_text(phase, text)
+        return tokens
+
+    def think(self, budget: Budget) -> str | None:
+        """Run the thinking calls; returns how it ended: ``eos``, ``stop`` (the marker), ``cap``, or None (out of room)."""
+        cap = budget.max_tokens if budget.max_tokens is not None else 1 << 40
+        waits = 0
+        while True:
+            spent = self.counts["thinking"]
+            room = min(cap - spent, self.limit - self.used())
+            if spent >= cap:
+                return "cap"
+            if room <= 0:
+                return None
+            done = self.call(room, (self.fmt.end,))
+            self.counts["thinking"] += done.tokens
+            self.write("thinking", done.text)
+            if done.ended == "length":
+                continue
+            if self.counts["thinking"] >= budget.min_tokens or (budget.max_waits is not None
+                                                                 and waits >= budget.max_waits):
+                return done.ended
+            wait = budget.wait[waits % len(budget.wait)]
+            room = cap - self.counts["thinking"]
+            if self.client.count(wait) > room:
+                wait = wait[:room]  # no tokenizer spells a character in less than one token... nearly: recounted
+            if not wait or self.client.count(wait) > room:
+                return "cap"
+            self.write("thinking", wait, "wait")
+            waits += 1
+
+    def close(self, lead: str | None) -> None:
+        """The end marker, then (forced endings only) the answer lead."""
+        self.text += self.fmt.end
+        self.counts["marker"] += self.client.count(self.fmt.end)
+        if lead is not None:
+            self.write("answer", lead, "lead")
+
+    def respond(self, stop: tuple[str, ...]) -> None:
+        room = self.limit - self.used()
+        if room <= 0:
+            self.finish = "length"
+            return
+        done = self.call(room, stop)
+        self.counts["answer"] += done.tokens
+        self.write("answer", done.text)
+        self.finish = "length" if done.ended == "length" else "stop"
+
+
+def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max_tokens: int,
+                    sampling: dict, stop: tuple[str, ...] = (), on_text=None) -> Result:
+    """One generation over the endpoint; ``prompt`` ends with the opened thinking."""
+    plan = RemotePlan.of(policies)
+    lead = plan.budget.wrap_up if plan.budget.wrap_up is not None else fmt.answer_lead
+    run = Remote(client, fmt, max_tokens, sampling, on_text, text=prompt)
+    start = time.perf_counter()
+    closed = True
+    if plan.thought is not None:
+        reason, thought = plan.thought
+        run.write("thinking", thought, reason)
+        run.close(lead)
+        run.capped = True
+    else:
+        if plan.prefix:
+            run.write("thinking", plan.prefix, "prefix")
+        ended = run.think(plan.budget)
+        closed = ended is not None  # None: the overall limit ran out while thinking
+        if closed:
+            run.close(None if ended in ("stop", "stop?") else lead)  # the model's own marker: no lead forced
+            run.capped = ended == "cap"
+    if closed:
+        run.respond(stop)
+    seconds = time.perf_counter() - start
+    return build_remote_result(run, prompt, seconds)
+
+
+def build_remote_result(run: Remote, prompt: str, seconds: float) -> Result:
+    c = run.counts
+    usage = Usage(prompt_tokens=run.prompt_tokens or run.client.count(prompt), thinking_tokens=c["thinking"],
+                  thinking_injected=c["thinking_injected"], marker_tokens=c["marker"], answer_tokens=c["answer"],
+                  answer_injected=c["answer_injected"])
+    return Result(
+        prompt=prompt, completion=run.text[len(prompt):], thinking=run.thinking, answer=run.answer, usage=usage,
+        waits=sum(1 for i in run.injections if i["reason"] == "wait"), capped=run.capped,
+        finish_reason=run.finish, prefill_seconds=0.0, decode_seconds=seconds, injections=tuple(run.injections),
+        token_ids=(), token_phases=(), token_sources=(),
+    )
