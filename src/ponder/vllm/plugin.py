@@ -1,0 +1,167 @@
+"""ponder's policies inside vLLM: a v1 logits processor.
+
+Load it with ``vllm serve MODEL --logits-processors ponder.vllm.plugin:PonderLogitsProcessor``,
+``LLM(MODEL, logits_processors=[PonderLogitsProcessor])``, or by installing
+ponder next to vLLM (the ``vllm.logits_processors`` entry point). A request
+asks for thinking control in ``SamplingParams.extra_args`` (over HTTP:
+``vllm_xargs``) with ponder's option names: ``{"min_think": 64, "max_think":
+256}``. Requests without them are left alone.
+
+The thinking must end at one token: a native ``</think>``, or for models
+without it s1's format, where the prompt opens ``<|im_start|>think`` and the
+thinking ends at the special token ``<|im_start|>``. ``think_format`` picks one
+(default: ``think`` where ``</think>`` is one token, else ``s1``). The prompt
+must end with the opened thinking.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from vllm import SamplingParams
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+
+from ..errors import PonderError
+from ..formats import FORMATS
+from ..options import pick, thinking_from_options
+from ..policies import NoThinking, chain
+from .steer import MarkerVocab, Steer, Step
+
+logger = logging.getLogger("ponder.vllm")
+
+FORMAT_KEY = "think_format"
+
+
+def request_options(extra: dict | None) -> tuple[dict, str | None]:
+    """The ponder options and the think format a request asks for (a clear error if they are bad)."""
+    extra = extra or {}
+    fmt = extra.get(FORMAT_KEY)
+    if fmt is not None and fmt not in FORMATS:
+        raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
+    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
+    thinking_from_options(options)  # builds the policies once, so bad settings fail here
+    return options, fmt
+
+
+class PonderLogitsProcessor(LogitsProcessor):
+    """Runs each request's ponder policies, forcing one token per step where they inject."""
+
+    @classmethod
+    def validate_params(cls, sampling_params: SamplingParams) -> None:
+        try:
+            request_options(sampling_params.extra_args)
+        except PonderError as err:
+            raise ValueError(f"ponder: {err}") from None
+
+    def __init__(self, vllm_config, device: torch.device, is_pin_memory: bool) -> None:
+        from vllm.tokenizers import cached_tokenizer_from_config
+
+        self.tokenizer = cached_tokenizer_from_config(vllm_config.model_config)
+        self.vocabs = {name: self._vocab(fmt) for name, fmt in FORMATS.items()}
+        usable = [name for name, vocab in self.vocabs.items() if vocab is not None]
+        self.default_format = usable[0] if usable else None
+        if not usable:
+            logger.error("ponder: this model has neither </think> nor <|im_start|> as one token; "
+                         "requests with thinking options run unsteered")
+        self.steers: dict[int, tuple[Steer, list[int]]] = {}  # batch index: (steer, the engine's output ids)
+        self.neg_inf = float("-inf")
+
+    def _vocab(self, fmt) -> MarkerVocab | None:
+        ids = self.tokenizer.encode(fmt.end, add_special_tokens=False)
+        if len(ids) != 1:
+            return None
+
+        def encode(text: str, cache: dict = {}) -> tuple[int, ...]:
+            if text not in cache:
+                cache[text] = tuple(self.tokenizer.encode(text, add_special_tokens=False))
+            return cache[text]
+
+        eos = self.tokenizer.eos_token_id
+        return MarkerVocab(encode, ids[0], encode(fmt.answer_lead), frozenset(() if eos is None else (eos,)))
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # forcing and banning change the greedy choice
+
+    # the persistent batch
+
+    def update_state(self, batch_update: BatchUpdate | None) -> None:
+        if batch_update is not None:
+            for index in batch_update.removed:
+                self.steers.pop(index, None)
+            for index, params, _prompt, output in batch_update.added:
+                steer = self._new_steer(params)
+                if steer is None:
+                    self.steers.pop(index, None)
+                else:
+                    self.steers[index] = (steer, output)
+            for a, b, direction in batch_update.moved:
+                first, second = self.steers.pop(a, None), self.steers.pop(b, None)
+                if first is not None:
+                    self.steers[b] = first
+                if second is not None and direction == MoveDirectionality.SWAP:
+                    self.steers[a] = second
+        for steer, output in self.steers.values():
+            steer.sync(output)
+
+    def _new_steer(self, params: SamplingParams) -> Steer | None:
+        options, fmt = request_options(params.extra_args)
+        if not options or self.default_format is None:
+            return None
+        vocab = self.vocabs.get(fmt or self.default_format)
+        if vocab is None:
+            logger.error("ponder: think_format %r needs its end marker as one token in this model; "
+                         "the request runs unsteered", fmt)
+            return None
+        stops = frozenset(params.all_stop_token_ids) | vocab.eos_ids
+        vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
+        thinking = thinking_from_options(options)
+        policy = chain(NoThinking() if thinking is False else thinking)
+        return Steer(policy, vocab, temperature=params.temperature, seed=params.seed)
+
+    # each step
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.steers:
+            return logits
+        forced_rows, forced_ids, banned_rows, banned_ids = [], [], [], []
+        for index, (steer, _output) in self.steers.items():
+            step: Step = steer.next(TorchRow(logits[index]))
+            if step.force is not None:
+                forced_rows.append(index)
+                forced_ids.append(step.force)
+            elif step.ban:
+                banned_rows += [index] * len(step.ban)
+                banned_ids += sorted(step.ban)
+        if banned_rows:
+            logits[banned_rows, banned_ids] = self.neg_inf
+        if forced_rows:
+            logits[forced_rows] = self.neg_inf
+            logits[forced_rows, forced_ids] = 0.0
+        return logits
+
+
+class TorchRow:
+    """One row of the batch's logits, read lazily: most steps need only the greedy choice."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+    def _masked(self, banned) -> torch.Tensor:
+        if not banned:
+            return self.logits
+        row = self.logits.clone()
+        row[list(banned)] = float("-inf")
+        return row
+
+    def best(self, banned) -> int:
+        return int(torch.argmax(self._masked(banned)))
+
+    def chances(self, ids, banned, temperature):
+        probs = torch.softmax(self._masked(banned).float() / temperature, dim=-1)
+        return probs[list(ids)].cpu().double().numpy()
+
+    def stats(self) -> tuple[float, float]:
+        from ..sampling import entropy_stats
+
+        return entropy_stats(self.logits.float().cpu().numpy())

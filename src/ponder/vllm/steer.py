@@ -1,0 +1,192 @@
+"""Steering one request from outside the engine: a token at a time, no rewinds.
+
+Inside an engine such as vLLM, ponder sees each step's logits before the
+engine samples, and can only shape them: force one token (every other logit to
+-inf) or ban some. It cannot take back a token once sampled. So the steer keeps
+the request's trace a little ahead of the engine:
+
+- a forced run (a wait, the wrap-up, a filler) is planned into the trace at
+  once and the engine is made to follow it, one token per step;
+- an ending is decided before it is sampled. When the model would close its
+  thinking (greedy: the best token is the end marker or EOS; sampling: a draw
+  with the chance the model gives those tokens), the policies see that ending
+  and may replace it, exactly as in the local decoding loop. Otherwise the
+  ending tokens are banned for this step, so the engine samples from what is
+  left: the same distribution as "sample, and the sample was not an ending".
+
+Pure numpy and ponder policies: the vLLM plugin wraps this, and tests drive it
+with any model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from ..policies import END, THINKING, Ban, Chain, Ending, Force, View
+from ..result import Trace
+from ..sampling import entropy_stats, log_softmax
+
+
+class Row(Protocol):
+    """One request's next-token logits, as the steer needs them."""
+
+    def best(self, banned: frozenset[int]) -> int: ...  # the greedy choice
+
+    def chances(self, ids: Sequence[int], banned: frozenset[int], temperature: float) -> np.ndarray: ...
+
+    def stats(self) -> tuple[float, float]: ...  # entropy and varentropy in bits
+
+
+@dataclass(frozen=True)
+class MarkerVocab:
+    """The policies' view of a vocabulary whose end-of-thinking marker is one token."""
+
+    encode: Callable[[str], tuple[int, ...]]
+    end_id: int
+    lead_ids: tuple[int, ...]
+    eos_ids: frozenset[int]
+
+    @property
+    def end_ids(self) -> tuple[int, ...]:
+        return (self.end_id,)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do with this step's logits: force one token, or ban some (neither: leave them)."""
+
+    force: int | None = None
+    ban: frozenset[int] = frozenset()
+
+
+FREE = Step()
+
+
+@dataclass
+class Steer:
+    """One request's trace and policies; ``next`` is called once per engine step."""
+
+    policy: Chain
+    vocab: MarkerVocab
+    temperature: float = 0.0
+    seed: int | None = None
+    trace: Trace = field(default_factory=Trace)
+    emitted: int = 0  # tokens the engine has produced so far (the trace may run ahead of them)
+    undone: int = 0  # rewinds asked for tokens already emitted, which cannot be taken back
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+        self.decided: tuple[int, Step] | None = None  # a free step's decision, kept for a repeated call
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature < 1e-5  # vLLM's own threshold for greedy sampling
+
+    def sync(self, output: Sequence[int]) -> None:
+        """Catch up with the engine's output tokens; a token off the plan replaces the rest of the plan."""
+        trace = self.trace
+        for i in range(self.emitted, len(output)):
+            token = output[i]
+            if i < len(trace.ids):
+                if trace.ids[i] == token:
+                    continue
+                trace.pop(len(trace.ids) - i)
+            trace.push_sampled(token)
+            if trace.phase == THINKING and token == self.vocab.end_id:
+                trace.close_thinking(len(trace.ids) - 1, forced=False)
+        self.emitted = len(output)
+
+    def next(self, row: Row) -> Step:
+        if self.emitted < len(self.trace.ids):
+            return Step(force=self.trace.ids[self.emitted])  # follow the plan
+        if self.decided is not None and self.decided[0] == self.emitted:
+            return self.decided[1]
+        step = self.decide(row)
+        if step.force is None:
+            self.decided = (self.emitted, step)
+        return step
+
+    def decide(self, row: Row) -> Step:
+        trace = self.trace
+        stats = row.stats() if self.policy.wants_stats else (None, None)
+        action = self.policy.step(self.view(stats=stats))
+        if isinstance(action, Force) and (action.ids or action.rewind):
+            return self.plan(action, ending=None)
+        banned = action.ids if isinstance(action, Ban) else frozenset()
+        if trace.phase != THINKING:
+            return Step(ban=banned)
+        ends = tuple(t for t in (self.vocab.end_id, *sorted(self.vocab.eos_ids)) if t not in banned)
+        token = self.ending_token(row, ends, banned)
+        if token is None:
+            return Step(ban=banned if self.greedy else banned | frozenset(ends))
+        trace.push_sampled(token)
+        ending = Ending(1, eos=token in self.vocab.eos_ids)
+        action = self.policy.step(self.view(ending=ending))
+        if isinstance(action, Force) and (action.ids or action.rewind):
+            return self.plan(action, ending)
+        if not ending.eos:
+            trace.close_thinking(len(trace.ids) - 1, forced=False)
+        return Step(force=token)
+
+    def ending_token(self, row: Row, ends: tuple[int, ...], banned: frozenset[int]) -> int | None:
+        """The end token the engine would sample now, or None if it would not end the thinking."""
+        if not ends:
+            return None
+        if self.greedy:
+            best = row.best(banned)
+            return best if best in ends else None
+        chances = row.chances(ends, banned, self.temperature)
+        draw = self.rng.random()
+        total = float(chances.sum())
+        if draw >= total:
+            return None
+        return ends[int(np.searchsorted(np.cumsum(chances), draw, side="right"))]
+
+    def view(self, ending: Ending | None = None, stats=(None, None)) -> View:
+        trace = self.trace
+        return View(vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
+                    thinking_tokens=trace.thinking - (ending.tokens if ending else 0), answer_tokens=trace.answer,
+                    injections=trace.injections, ending=ending, entropy=stats[0], varentropy=stats[1])
+
+    def plan(self, action: Force, ending: Ending | None) -> Step:
+        """Put the forced parts into the trace; the engine follows them from the next step on."""
+        trace = self.trace
+        planned = len(trace.ids) - self.emitted  # the pending ending token, if any
+        self.undone += max(0, action.rewind - planned)
+        trace.pop(min(action.rewind, planned))
+        for part in action.parts:
+            if part.reason == END:
+                trace.push_forced(END, part.ids, phase=END)
+                trace.close_thinking(len(trace.ids) - len(part.ids), forced=ending is None)
+            else:
+                trace.push_forced(part.reason, part.ids)
+        if self.emitted < len(trace.ids):
+            return Step(force=trace.ids[self.emitted])
+        return FREE
+
+
+class NumpyRow:
+    """A ``Row`` over a numpy array of logits (tests, and engines that hand out numpy)."""
+
+    def __init__(self, logits: np.ndarray) -> None:
+        self.logits = np.asarray(logits, dtype=np.float64)
+
+    def _masked(self, banned: frozenset[int]) -> np.ndarray:
+        if not banned:
+            return self.logits
+        logits = self.logits.copy()
+        logits[list(banned)] = -np.inf
+        return logits
+
+    def best(self, banned: frozenset[int]) -> int:
+        return int(np.argmax(self._masked(banned)))
+
+    def chances(self, ids, banned, temperature) -> np.ndarray:
+        probs = np.exp(log_softmax(self._masked(banned) / temperature))
+        return probs[list(ids)]
+
+    def stats(self) -> tuple[float, float]:
+        return entropy_stats(self.logits)
