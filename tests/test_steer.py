@@ -1,0 +1,95 @@
+"""The steering that the vLLM plugin runs, driven here by a minimal engine loop on the synthetic model.
+
+An engine that only lets ponder shape each step's logits (force one token, ban some)
+must produce, under greedy decoding, exactly the tokens of ponder's own decoding loop,
+which rewinds instead. Sampling must keep the budget too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ponder
+from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
+from ponder.policies import ANSWER, chain
+from ponder.sampling import log_softmax
+from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer
+from synthetic import EOS, NATIVE_END, SyntheticBackend
+
+PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROMPT = "ab\n"
+
+
+def engine(model, policies, limit, temperature=0.0, seed=0):
+    """What vLLM does around the plugin: per step, logits, the plugin's shaping, a sample, stop at EOS."""
+    encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
+    vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
+    steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    logits, output = model.prefill(model.prompt_ids(PROMPT)), []
+    while len(output) < limit:
+        step = steer.next(NumpyRow(logits))
+        if step.force is not None:
+            token = step.force
+        else:
+            shaped = logits.astype(np.float64).copy()
+            shaped[list(step.ban)] = -np.inf
+            if temperature == 0:
+                token = int(np.argmax(shaped))
+            else:
+                token = int(rng.choice(len(shaped), p=np.exp(log_softmax(shaped / temperature))))
+        if token == EOS and steer.trace.phase == ANSWER:
+            break
+        output.append(token)
+        steer.sync(output)
+        logits = model.evaluate([token])
+    return output, steer
+
+
+@st.composite
+def policy_sets(draw):
+    maximum = draw(st.integers(0, 40))
+    budget = Budget(min_tokens=draw(st.integers(0, maximum)), max_tokens=maximum,
+                    wait=tuple(draw(st.lists(st.sampled_from(["Wait", " ...", "Ok, so"]), min_size=1, max_size=2))))
+    extra = draw(st.sampled_from([
+        [], [Prefix("Ok, so")], [Filler(3, where="before_end")], [Pause(2, every=5)], [EntropyPause(3.0)],
+        [Filler(4)], [NoThinking()],
+    ]))
+    if extra and isinstance(extra[0], (Filler, NoThinking)) and getattr(extra[0], "where", "replace") == "replace":
+        return extra
+    return [budget, *extra]
+
+
+native_models = st.builds(SyntheticBackend, seed=st.integers(0, 2**16), bias=st.floats(0, 4), native=st.just(True))
+
+
+@PROPS
+@given(policies=policy_sets(), model=native_models, limit=st.integers(1, 120))
+def test_greedy_steering_matches_the_rewinding_loop(policies, model, limit):
+    expected = ponder.generate(PROMPT, model=model, thinking=policies, raw_prompt=True, max_tokens=limit)
+    output, steer = engine(model, policies, limit)
+    assert tuple(output) == expected.token_ids
+    emitted = steer.trace.phases[: len(output)]  # the trace may plan past the engine's limit
+    assert emitted.count("thinking") == expected.usage.thinking_tokens
+    planned = [i.reason for i in steer.trace.injections if i.start < len(output)]
+    assert planned == [i["reason"] for i in expected.injections]
+
+
+@PROPS
+@given(model=native_models, maximum=st.integers(0, 40), data=st.data(), seed=st.integers(0, 1000))
+def test_sampled_steering_keeps_the_budget(model, maximum, data, seed):
+    budget = Budget(min_tokens=data.draw(st.integers(0, maximum)), max_tokens=maximum)
+    output, steer = engine(model, [budget], limit=200, temperature=1.0, seed=seed)
+    trace = steer.trace
+    assert budget.min_tokens <= trace.thinking <= budget.max_tokens
+    assert trace.phase == ANSWER and output[trace.end_start] == NATIVE_END
+
+
+def test_an_ending_is_only_sampled_where_the_policy_lets_it():
+    """Below the minimum the end marker never reaches the engine's output: a wait replaces it."""
+    model = SyntheticBackend(seed=3, bias=4.0, native=True)
+    output, steer = engine(model, [Budget(min_tokens=30, max_tokens=30)], limit=200, temperature=1.0, seed=7)
+    assert output.index(NATIVE_END) == 30 and output.count(NATIVE_END) == 1
+    assert steer.trace.injections[0].reason == "wait"
