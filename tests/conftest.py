@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 
@@ -21,3 +22,7 @@ def llama():
     import ponder
 
     return ponder.load_backend(None, "llama.cpp")
+
+
+# tests/vllm runs in its own environment (tests/vllm/run): vLLM's pins differ from the core's
+collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]

@@ -1,0 +1,143 @@
+"""Real vLLM for the tests and bench/vllm.py: the model folder, offline engines, OpenAI servers.
+
+Every engine runs in a process of its own, and ponder comes from the checkout (PYTHONPATH),
+so vLLM loads the plugin only where asked: by class, by ``--logits-processors``, or
+through the entry point, which ``entry_point_dir`` declares exactly as pyproject.toml does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PLUGIN = "ponder.vllm.plugin:PonderLogitsProcessor"
+MODEL_DIR = ROOT / ".venv-vllm" / "models" / "smollm2-hf"
+END_ID = 1  # SmolLM2's <|im_start|>: where s1's thinking ends
+
+
+def model_dir() -> str:
+    """SmolLM2-135M-Instruct as a Hugging Face folder (vLLM on CPU cannot load the GGUF); made once."""
+    if not (MODEL_DIR / "config.json").exists():
+        from ponder.backends import default_model_path
+        from ponder.backends.hf import gguf_to_folder
+
+        tmp = str(MODEL_DIR) + ".partial"
+        gguf_to_folder(default_model_path(), tmp, dtype="bfloat16")
+        os.replace(tmp, MODEL_DIR)
+    return str(MODEL_DIR)
+
+
+def s1_prompt(question: str) -> str:
+    import ponder
+    from ponder.remote import ChatML
+
+    return ponder.build_prompt(ChatML(), question, ponder.FORMATS["s1"])
+
+
+def chat_prompt(question: str) -> str:
+    from ponder.remote import ChatML
+
+    return ChatML().chat_prompt([{"role": "user", "content": question}])
+
+
+def entry_point_dir() -> str:
+    """A folder whose dist-info declares pyproject.toml's vllm.logits_processors entry point."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    points = project["entry-points"]["vllm.logits_processors"]
+    folder = Path(tempfile.mkdtemp(prefix="ponder-entry-point-"))
+    info = folder / "ponder_entry_point-0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ponder-entry-point\nVersion: 0.0\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in points.items())
+    (info / "entry_points.txt").write_text(f"[vllm.logits_processors]\n{lines}")
+    return str(folder)
+
+
+def environment(plugin: str = "none") -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"))
+    paths = [str(ROOT / "src")] + ([entry_point_dir()] if plugin == "entry_point" else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = ()) -> dict:
+    """One offline batch in a fresh process; ``plugin`` is none, class or entry_point."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec, out = Path(tmp, "spec.json"), Path(tmp, "out.json")
+        spec.write_text(json.dumps({"model": model_dir(), "plugin": plugin, "requests": requests,
+                                    "invalid": list(invalid)}))
+        run = subprocess.run([sys.executable, str(HERE / "engine.py"), str(spec), str(out)],
+                             env=environment(plugin), capture_output=True, text=True, timeout=900)
+        if run.returncode != 0:
+            raise RuntimeError(f"the vLLM engine failed:\n{run.stderr[-4000:]}")
+        return json.loads(out.read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def vllm_server(plugin: bool, log: str | None = None):
+    """vLLM's OpenAI server on a free port; yields its API base. With ``plugin``: --logits-processors."""
+    port = free_port()
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir(),
+               "--port", str(port), "--host", "127.0.0.1", "--enforce-eager", "--dtype", "bfloat16",
+               "--max-model-len", "2048", "--seed", "0", "--served-model-name", "smollm2"]
+    if plugin:
+        command += ["--logits-processors", PLUGIN]
+    out = open(log or os.devnull, "w")
+    process = subprocess.Popen(command, env=environment(), stdout=out, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url + "/v1"
+    finally:
+        stop(process)
+        out.close()
+
+
+def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the vLLM server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the vLLM server at {url} was not healthy after {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def thinking_tokens(token_ids: list[int]) -> int:
+    """Tokens before the end of s1's thinking (all of them if it never ended)."""
+    return token_ids.index(END_ID) if END_ID in token_ids else len(token_ids)

@@ -1,0 +1,105 @@
+"""The plugin inside real vLLM (CPU, SmolLM2-135M-Instruct in s1's format): offline and over HTTP."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from harness import chat_prompt, run_engine, s1_prompt, thinking_tokens
+
+QUESTIONS = ["What is 12 + 30?", "What is 7 times 6?", "Name a prime above 20.", "What is 100 - 58?"]
+BUDGETS = [  # (extra_args, temperature)
+    ({"min_think": 16, "max_think": 16}, 0.0),
+    ({"min_think": 8, "max_think": 24, "wait": ["Wait", "Hmm"]}, 0.0),
+    ({"prefix": "Ok, so", "max_think": 12, "min_think": 6}, 0.0),
+    ({"min_think": 10, "max_think": 20}, 0.8),
+]
+FREE = ["Write a short poem about the sea.", "List three colours.", "Explain rain to a child.",
+        "What is the capital of France?"]
+
+
+def mixed_batch() -> list[dict]:
+    """Budgeted s1 prompts and unbudgeted chat prompts, interleaved in one batch."""
+    requests = []
+    for (extra, temperature), question, free in zip(BUDGETS, QUESTIONS, FREE):
+        requests.append({"prompt": s1_prompt(question),
+                         "params": {"max_tokens": 64, "temperature": temperature, "seed": 1, "extra_args": extra}})
+        requests.append({"prompt": chat_prompt(free), "params": {"max_tokens": 48, "temperature": 0.0}})
+    return requests
+
+
+INVALID = [
+    {"extra_args": {"min_think": 50, "max_think": 10}},
+    {"extra_args": {"max_thinks": 10}},
+    {"extra_args": {"max_think": "ten"}},
+    {"extra_args": {"filler": 4, "filler_where": "middle"}},
+    {"extra_args": {"think_format": "xml"}},
+]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    batch = mixed_batch()
+    return batch, run_engine(batch, plugin="entry_point", invalid=INVALID), run_engine(batch, plugin="none")
+
+
+def test_budgeted_requests_honour_min_and_max_exactly(runs):
+    batch, steered, _ = runs
+    for request, result in zip(batch[::2], steered["results"][::2]):
+        extra = request["params"]["extra_args"]
+        thinking = thinking_tokens(result["token_ids"])
+        assert extra.get("min_think", 0) <= thinking <= extra["max_think"], (extra, result)
+        assert 1 in result["token_ids"], "the thinking was closed with s1's end marker"
+        assert "Final Answer:" in result["text"] or result["finish_reason"] == "length"
+    first = steered["results"][0]
+    assert thinking_tokens(first["token_ids"]) == 16 and "Wait" in first["text"]
+    assert steered["results"][4]["text"].startswith("Ok, so")
+
+
+def test_requests_without_options_are_identical_to_vllm_without_the_plugin(runs):
+    batch, steered, plain = runs
+    for with_plugin, without in zip(steered["results"][1::2], plain["results"][1::2]):
+        assert with_plugin["token_ids"] == without["token_ids"]
+    assert sum(len(r["token_ids"]) for r in plain["results"][1::2]) > 100  # real text, not instant stops
+    # and without the plugin the budgets do nothing: SmolLM2 stops at once in s1's format
+    assert thinking_tokens(plain["results"][0]["token_ids"]) < 16
+
+
+def test_bad_settings_are_rejected_before_the_engine(runs):
+    _, steered, _ = runs
+    errors = steered["errors"]
+    assert all(e is not None and e["type"] == "VLLMValidationError" for e in errors), errors
+    messages = [e["message"] for e in errors]
+    assert "lower the minimum or raise the maximum" in messages[0]
+    assert "did you mean 'max_think'" in messages[1]
+    assert "max_think must be a whole number" in messages[2]
+    assert "filler where must be one of" in messages[3]
+    assert "unknown think_format 'xml'" in messages[4]
+
+
+def completion(client, question, xargs, **kw):
+    return client.completions.create(
+        model="smollm2", prompt=s1_prompt(question), max_tokens=kw.pop("max_tokens", 64), temperature=0,
+        extra_body={"vllm_xargs": xargs, "return_token_ids": True, "skip_special_tokens": False}, **kw)
+
+
+def test_the_openai_server_takes_budgets_in_vllm_xargs(plugin_server):
+    client = openai.OpenAI(base_url=plugin_server, api_key="unused", max_retries=0)
+    for xargs in ({"min_think": 20, "max_think": 20}, {"min_think": 4, "max_think": 9, "wait": "Hmm"}):
+        choice = completion(client, "What is 12 + 30?", xargs).choices[0]
+        thinking = thinking_tokens(choice.token_ids)
+        assert xargs["min_think"] <= thinking <= xargs["max_think"]
+        assert "<|im_start|>answer\nFinal Answer:" in choice.text
+    plain = completion(client, "What is 12 + 30?", {}).choices[0]
+    assert thinking_tokens(plain.token_ids) < 4  # no options: the model's own (instant) ending
+
+
+def test_the_openai_server_rejects_bad_settings_and_stays_up(plugin_server):
+    client = openai.OpenAI(base_url=plugin_server, api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        completion(client, "What is 2 + 2?", {"min_think": 30, "max_think": 5})
+    assert caught.value.status_code == 400 and "lower the minimum" in str(caught.value)
+    with pytest.raises(openai.BadRequestError):
+        completion(client, "What is 2 + 2?", {"mn_think": 3, "max_think": 5})
+    choice = completion(client, "What is 2 + 2?", {"max_think": 6, "min_think": 6}).choices[0]
+    assert thinking_tokens(choice.token_ids) == 6
