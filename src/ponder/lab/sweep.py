@@ -64,7 +64,9 @@ class SweepConfig:
     price_input: float | None = None  # dollars per million prompt tokens
     price_output: float | None = None  # dollars per million completion tokens (thinking included)
     answer_tokens: int = ANSWER_ALLOWANCE
-    endpoint: str | None = None  # an OpenAI-compatible server to drive with the s1 loop instead of a local model
+    # an OpenAI-compatible server to drive with the s1 loop instead of a local model; where it runs is not
+    # what is measured, so a sweep resumes against the same model served elsewhere
+    endpoint: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policies", tuple(p.replace("-", "_") for p in self.policies))
@@ -95,7 +97,8 @@ class SweepConfig:
         return [(p, b) for p in self.policies for b in (self.budgets if METHODS[p].uses_budget else (None,))]
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        identity = {k: v for k, v in asdict(self).items() if self.__dataclass_fields__[k].compare}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, data: dict) -> "SweepConfig":
@@ -127,7 +130,8 @@ class SweepFolder:
         if saved.exists():
             other = SweepConfig.from_dict(json.loads(saved.read_text())["config"])
             if other != config:
-                changed = [k for k in config.__dataclass_fields__ if getattr(other, k) != getattr(config, k)]
+                changed = [k for k, f in config.__dataclass_fields__.items()
+                           if f.compare and getattr(other, k) != getattr(config, k)]
                 raise PonderError(f"{path} holds a different sweep ({', '.join(changed)} differ): "
                                   "rerun with the same settings to resume, or choose another --out")
         elif folder.rows_path.exists() and folder.rows_path.stat().st_size:
