@@ -1,0 +1,33 @@
+"""The remote backend (the s1 loop) against vLLM's OpenAI server without the plugin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.register_assert_rewrite("remote_checks")
+from remote_checks import check_budgets, check_shaping  # noqa: E402
+
+
+def test_budgets_hold_against_plain_vllm(plain_server):
+    check_budgets(plain_server)
+
+
+def test_prefix_and_no_thinking_against_plain_vllm(plain_server):
+    check_shaping(plain_server)
+
+
+def test_sweep_with_eight_in_flight_against_vllm(plain_server, tmp_path):
+    out = tmp_path / "sweep"
+    run = subprocess.run(
+        [sys.executable, "-m", "ponder.cli", "sweep", "--endpoint", plain_server, "--model", "smollm2",
+         "--task", "addition", "--n", "4", "--policy", "budget,cap,no_thinking", "--budgets", "0,16",
+         "--format", "s1", "--concurrency", "8", "--no-progress", "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 5 and all(r["within_budget"] for r in rows)
+    assert (out / "accuracy.png").exists()
