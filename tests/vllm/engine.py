@@ -1,8 +1,8 @@
 """vLLM offline in a process of its own: ``python engine.py SPEC.json OUT.json``.
 
 SPEC: {"model": folder, "plugin": "none" | "class" | "entry_point", "requests": [{"prompt", "params"}],
-"invalid": [params...]}. OUT: each request's token ids, text and finish reason, the
-errors the invalid params raised, and the seconds the batch took. One process per
+"invalid": [params...], "repeat": n}. OUT: each request's token ids, text and finish reason,
+the errors the invalid params raised, and the seconds each of the ``repeat`` batches took. One process per
 engine: vLLM on CPU holds the process's distributed state.
 """
 
@@ -24,9 +24,11 @@ def main(spec_path: str, out_path: str) -> None:
     params = [SamplingParams(**r["params"]) for r in spec["requests"]]
     prompts = [r["prompt"] for r in spec["requests"]]
     llm.generate(prompts[:1], params[:1], use_tqdm=False)  # warm up before timing
-    start = time.perf_counter()
-    outputs = llm.generate(prompts, params, use_tqdm=False)
-    seconds = time.perf_counter() - start
+    seconds = []
+    for _ in range(spec.get("repeat", 1)):
+        start = time.perf_counter()
+        outputs = llm.generate(prompts, params, use_tqdm=False)
+        seconds.append(time.perf_counter() - start)
     errors = []
     for bad in spec.get("invalid", []):
         try:

@@ -71,12 +71,12 @@ def environment(plugin: str = "none") -> dict:
     return env
 
 
-def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = ()) -> dict:
-    """One offline batch in a fresh process; ``plugin`` is none, class or entry_point."""
+def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = (), repeat: int = 1) -> dict:
+    """One offline batch (``repeat`` times) in a fresh process; ``plugin`` is none, class or entry_point."""
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp, "spec.json"), Path(tmp, "out.json")
         spec.write_text(json.dumps({"model": model_dir(), "plugin": plugin, "requests": requests,
-                                    "invalid": list(invalid)}))
+                                    "invalid": list(invalid), "repeat": repeat}))
         run = subprocess.run([sys.executable, str(HERE / "engine.py"), str(spec), str(out)],
                              env=environment(plugin), capture_output=True, text=True, timeout=900)
         if run.returncode != 0:

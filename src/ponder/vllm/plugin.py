@@ -113,7 +113,7 @@ class PonderLogitsProcessor(LogitsProcessor):
             logger.error("ponder: think_format %r needs its end marker as one token in this model; "
                          "the request runs unsteered", fmt)
             return None
-        stops = frozenset(params.all_stop_token_ids) | vocab.eos_ids
+        stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
         thinking = thinking_from_options(options)
         policy = chain(NoThinking() if thinking is False else thinking)
