@@ -1,6 +1,6 @@
 """ponder with vLLM, measured side by side in one run (SmolLM2-135M-Instruct, vLLM on CPU).
 
-    tests/vllm/run --co -q >/dev/null   # once: makes .venv-vllm (and .venv for ponder serve, per the README)
+    tests/vllm_tests/run --co -q >/dev/null   # once: makes .venv-vllm (and .venv for ponder serve, per the README)
     PYTHONPATH=src .venv-vllm/bin/python bench/vllm.py
 
 Prints three comparisons:
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "vllm"))
+sys.path.insert(0, str(ROOT / "tests" / "vllm_tests"))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")

@@ -24,5 +24,5 @@ def llama():
     return ponder.load_backend(None, "llama.cpp")
 
 
-# tests/vllm runs in its own environment (tests/vllm/run): vLLM's pins differ from the core's
-collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm"]
+# tests/vllm_tests runs in its own environment (tests/vllm_tests/run): vLLM's pins differ from the core's
+collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm_tests"]

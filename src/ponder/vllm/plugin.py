@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
@@ -66,6 +67,9 @@ class PonderLogitsProcessor(LogitsProcessor):
                          "requests with thinking options run unsteered")
         self.steers: dict[int, tuple[Steer, list[int]]] = {}  # batch index: (steer, the engine's output ids)
         self.neg_inf = float("-inf")
+        # Unseeded requests draw their endings from one generator seeded like the engine, so that every
+        # tensor-parallel rank, calling it in the same order, decides alike.
+        self.rng = np.random.default_rng(vllm_config.model_config.seed or 0)
 
     def _vocab(self, fmt) -> MarkerVocab | None:
         ids = self.tokenizer.encode(fmt.end, add_special_tokens=False)
@@ -117,7 +121,7 @@ class PonderLogitsProcessor(LogitsProcessor):
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
         thinking = thinking_from_options(options)
         policy = chain(NoThinking() if thinking is False else thinking)
-        return Steer(policy, vocab, temperature=params.temperature, seed=params.seed)
+        return Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
 
     # each step
 
@@ -125,8 +129,11 @@ class PonderLogitsProcessor(LogitsProcessor):
         if not self.steers:
             return logits
         forced_rows, forced_ids, banned_rows, banned_ids = [], [], [], []
-        for index, (steer, _output) in self.steers.items():
-            step: Step = steer.next(TorchRow(logits[index]))
+        indices = list(self.steers)
+        best = logits[indices].argmax(dim=-1).tolist()  # every greedy choice in one call: one device sync
+        for index, top in zip(indices, best):
+            steer, _output = self.steers[index]
+            step: Step = steer.next(TorchRow(logits[index], top))
             if step.force is not None:
                 forced_rows.append(index)
                 forced_ids.append(step.force)
@@ -144,8 +151,8 @@ class PonderLogitsProcessor(LogitsProcessor):
 class TorchRow:
     """One row of the batch's logits, read lazily: most steps need only the greedy choice."""
 
-    def __init__(self, logits: torch.Tensor) -> None:
-        self.logits = logits
+    def __init__(self, logits: torch.Tensor, best: int) -> None:
+        self.logits, self._best = logits, best
 
     def _masked(self, banned) -> torch.Tensor:
         if not banned:
@@ -155,6 +162,8 @@ class TorchRow:
         return row
 
     def best(self, banned) -> int:
+        if not banned or self._best not in banned:
+            return self._best
         return int(torch.argmax(self._masked(banned)))
 
     def chances(self, ids, banned, temperature):

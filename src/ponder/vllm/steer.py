@@ -73,12 +73,14 @@ class Steer:
     vocab: MarkerVocab
     temperature: float = 0.0
     seed: int | None = None
+    rng: np.random.Generator | None = None  # for an unseeded request: shared, so every replica draws alike
     trace: Trace = field(default_factory=Trace)
     emitted: int = 0  # tokens the engine has produced so far (the trace may run ahead of them)
     undone: int = 0  # rewinds asked for tokens already emitted, which cannot be taken back
 
     def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
+        if self.rng is None or self.seed is not None:
+            self.rng = np.random.default_rng(self.seed)
         self.decided: tuple[int, Step] | None = None  # a free step's decision, kept for a repeated call
 
     @property
