@@ -145,3 +145,15 @@ def test_a_sweep_whose_server_dies_keeps_its_rows_and_resumes(tmp_path):
     final = [json.loads(line) for line in rows.read_text().splitlines()]
     assert final[: len(kept)] == [json.loads(line) for line in kept]
     assert len(final) == 20 and len({(r["item"], r["setting"]) for r in final}) == 20
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--concurrency", "4"], "--concurrency needs --endpoint"),
+    (["--endpoint", "ftp://x"], "is not an http(s) URL"),
+    (["--endpoint", "http://127.0.0.1:1/v1", "--policy", "entropy_pause"], "cannot run over an endpoint"),
+    (["--endpoint", "http://127.0.0.1:1/v1", "--concurrency", "0"], "--concurrency must be >= 1"),
+])
+def test_bad_sweep_endpoint_options_exit_2_and_write_nothing(args, message, tmp_path):
+    run = ponder_cli("sweep", "--n", "1", "--no-progress", "--out", str(tmp_path / "out"), *args)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
