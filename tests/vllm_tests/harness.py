@@ -64,10 +64,22 @@ def entry_point_dir() -> str:
     return str(folder)
 
 
+def package_dir() -> str:
+    """A folder holding only the checkout's ``ponder`` package.
+
+    Not ``src`` itself: an editable install of ponder leaves ``src/ponder.egg-info`` there, whose
+    entry point would load the plugin into every engine.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ponder-src-"))
+    (folder / "ponder").symlink_to(ROOT / "src" / "ponder")
+    return str(folder)
+
+
 def environment(plugin: str = "none") -> dict:
+    """The engine's environment: ponder importable, and its entry point declared only when asked for."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"))
-    paths = [str(ROOT / "src")] + ([entry_point_dir()] if plugin == "entry_point" else [])
-    env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [env.get("PYTHONPATH")] if p])
+    paths = [package_dir()] + ([entry_point_dir()] if plugin == "entry_point" else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 

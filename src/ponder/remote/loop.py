@@ -112,6 +112,8 @@ class Remote:
             self.counts["thinking"] += done.tokens
             self.write("thinking", done.text)
             if done.ended == "length":
+                if not done.tokens:
+                    return None  # a server that writes nothing yet reports the length reached: stop, not spin
                 continue
             if self.counts["thinking"] >= budget.min_tokens or (budget.max_waits is not None
                                                                  and waits >= budget.max_waits):
