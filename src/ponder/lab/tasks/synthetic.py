@@ -19,8 +19,20 @@ def rng_for(name: str, seed: int, index: int) -> random.Random:
     return random.Random(f"{name}:{seed}:{index}")
 
 
+class Seeded:
+    """A task whose item i is drawn from its own generator: ``make(r)`` returns (question, answer)."""
+
+    name: str
+
+    def items(self, n: int, seed: int) -> list[Item]:
+        return [Item(f"{self.name}-{seed}-{i}", *self.make(rng_for(self.name, seed, i))) for i in range(n)]
+
+    def make(self, r: random.Random) -> tuple[str, str]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Addition:
+class Addition(Seeded):
     """Multi-digit addition: "What is 47 + 38?"."""
 
     digits: int = 2
@@ -30,17 +42,13 @@ class Addition:
         if not 1 <= self.digits <= 12:
             raise PonderError(f"addition digits must be between 1 and 12, got {self.digits}")
 
-    def items(self, n: int, seed: int) -> list[Item]:
-        out = []
-        for i in range(n):
-            r = rng_for(self.name, seed, i)
-            a, b = (r.randint(10 ** (self.digits - 1), 10**self.digits - 1) for _ in range(2))
-            out.append(Item(f"{self.name}-{seed}-{i}", f"What is {a} + {b}?", str(a + b)))
-        return out
+    def make(self, r: random.Random) -> tuple[str, str]:
+        a, b = (r.randint(10 ** (self.digits - 1), 10**self.digits - 1) for _ in range(2))
+        return f"What is {a} + {b}?", str(a + b)
 
 
 @dataclass(frozen=True)
-class WordProblems:
+class WordProblems(Seeded):
     """Arithmetic word problems of one or two steps (buy, give away, share equally)."""
 
     steps: int = 1
@@ -50,10 +58,7 @@ class WordProblems:
         if self.steps not in (1, 2):
             raise PonderError(f"word problems have 1 or 2 steps, got {self.steps}")
 
-    def items(self, n: int, seed: int) -> list[Item]:
-        return [self._item(rng_for(self.name, seed, i), f"{self.name}-{seed}-{i}") for i in range(n)]
-
-    def _item(self, r: random.Random, item_id: str) -> Item:
+    def make(self, r: random.Random) -> tuple[str, str]:
         who, what = r.choice(NAMES), r.choice(THINGS)
         start = r.randint(3, 20)
         text, value = f"{who} has {start} {what}.", start
@@ -67,40 +72,30 @@ class WordProblems:
                 text, value = text + f" {who} gives {k} away.", value - k
             else:
                 text, value = text + f" Then the number of {what} doubles.", value * 2
-        return Item(item_id, f"{text} How many {what} does {who} have now?", str(value))
+        return f"{text} How many {what} does {who} have now?", str(value)
 
 
 @dataclass(frozen=True)
-class CountLetters:
+class CountLetters(Seeded):
     """Counting a letter in a word: "How many times does 'r' appear in 'strawberry'?"."""
 
     name: str = "count-letters"
 
-    def items(self, n: int, seed: int) -> list[Item]:
-        out = []
-        for i in range(n):
-            r = rng_for(self.name, seed, i)
-            word = r.choice(WORDS)
-            letter = r.choice(sorted(set(word)))
-            question = f"How many times does the letter '{letter}' appear in the word '{word}'?"
-            out.append(Item(f"{self.name}-{seed}-{i}", question, str(word.count(letter))))
-        return out
+    def make(self, r: random.Random) -> tuple[str, str]:
+        word = r.choice(WORDS)
+        letter = r.choice(sorted(set(word)))
+        return f"How many times does the letter '{letter}' appear in the word '{word}'?", str(word.count(letter))
 
 
 @dataclass(frozen=True)
-class CompareTask:
+class CompareTask(Seeded):
     """Which of two numbers is larger, decimals included ("9.11 or 9.9")."""
 
     name: str = "compare"
 
-    def items(self, n: int, seed: int) -> list[Item]:
-        out = []
-        for i in range(n):
-            r = rng_for(self.name, seed, i)
-            whole = r.randint(1, 99)
-            a, b = f"{whole}.{r.randint(1, 99)}", f"{whole}.{r.randint(1, 9)}"
-            if float(a) == float(b):
-                b = f"{whole + 1}"
-            question = f"Which number is larger, {a} or {b}? Answer with the number."
-            out.append(Item(f"{self.name}-{seed}-{i}", question, a if float(a) > float(b) else b))
-        return out
+    def make(self, r: random.Random) -> tuple[str, str]:
+        whole = r.randint(1, 99)
+        a, b = f"{whole}.{r.randint(1, 99)}", f"{whole}.{r.randint(1, 9)}"
+        if float(a) == float(b):
+            b = f"{whole + 1}"
+        return f"Which number is larger, {a} or {b}? Answer with the number.", a if float(a) > float(b) else b
