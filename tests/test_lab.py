@@ -55,6 +55,13 @@ def test_two_step_answers_are_right():
         assert int(item.answer) >= 0 and item.question.count(".") >= 3
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_two_step_problems_build_for_every_seed(seed):
+    """A first step that gives all but one away once left the second "give" no amount to draw."""
+    for item in get_task("arithmetic-2step").items(60, seed=seed):
+        assert int(item.answer) >= 1
+
+
 @pytest.mark.parametrize("text, kind, expected", [
     ("\nFinal Answer: 42", "number", "42"),
     ("The answer is 12, then 30.", "number", "30"),

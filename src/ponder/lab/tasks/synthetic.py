@@ -67,7 +67,7 @@ class WordProblems(Seeded):
             if op in ("buy", "find"):
                 k = r.randint(2, 15)
                 text, value = text + f" {who} {op}s {k} more.", value + k
-            elif op == "give":
+            elif op == "give" and value > 1:  # with one left there is nothing to give away: it doubles
                 k = r.randint(1, value - 1)
                 text, value = text + f" {who} gives {k} away.", value - k
             else:
