@@ -16,6 +16,7 @@ must end with the opened thinking.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -23,10 +24,11 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
+from ..api import policies_for
 from ..errors import PonderError
 from ..formats import FORMATS
 from ..options import pick, thinking_from_options
-from ..policies import NoThinking, chain
+from ..policies import Chain
 from .steer import MarkerVocab, Steer, Step
 
 logger = logging.getLogger("ponder.vllm")
@@ -34,15 +36,16 @@ logger = logging.getLogger("ponder.vllm")
 FORMAT_KEY = "think_format"
 
 
-def request_options(extra: dict | None) -> tuple[dict, str | None]:
-    """The ponder options and the think format a request asks for (a clear error if they are bad)."""
+def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
+    """The policies (None: no ponder options) and the think format a request asks for; a clear error if bad."""
     extra = extra or {}
     fmt = extra.get(FORMAT_KEY)
     if fmt is not None and fmt not in FORMATS:
         raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
     options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
-    thinking_from_options(options)  # builds the policies once, so bad settings fail here
-    return options, fmt
+    if not options:
+        return None, fmt
+    return policies_for(thinking_from_options(options)), fmt
 
 
 class PonderLogitsProcessor(LogitsProcessor):
@@ -51,7 +54,7 @@ class PonderLogitsProcessor(LogitsProcessor):
     @classmethod
     def validate_params(cls, sampling_params: SamplingParams) -> None:
         try:
-            request_options(sampling_params.extra_args)
+            request_thinking(sampling_params.extra_args)
         except PonderError as err:
             raise ValueError(f"ponder: {err}") from None
 
@@ -75,14 +78,13 @@ class PonderLogitsProcessor(LogitsProcessor):
         ids = self.tokenizer.encode(fmt.end, add_special_tokens=False)
         if len(ids) != 1:
             return None
-
-        def encode(text: str, cache: dict = {}) -> tuple[int, ...]:
-            if text not in cache:
-                cache[text] = tuple(self.tokenizer.encode(text, add_special_tokens=False))
-            return cache[text]
-
         eos = self.tokenizer.eos_token_id
-        return MarkerVocab(encode, ids[0], encode(fmt.answer_lead), frozenset(() if eos is None else (eos,)))
+        return MarkerVocab(self._encode, ids[0], self._encode(fmt.answer_lead),
+                           frozenset(() if eos is None else (eos,)))
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one processor per engine, kept for its lifetime
+    def _encode(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tokenizer.encode(text, add_special_tokens=False))
 
     def is_argmax_invariant(self) -> bool:
         return False  # forcing and banning change the greedy choice
@@ -109,8 +111,8 @@ class PonderLogitsProcessor(LogitsProcessor):
             steer.sync(output)
 
     def _new_steer(self, params: SamplingParams) -> Steer | None:
-        options, fmt = request_options(params.extra_args)
-        if not options or self.default_format is None:
+        policy, fmt = request_thinking(params.extra_args)
+        if policy is None or self.default_format is None:
             return None
         vocab = self.vocabs.get(fmt or self.default_format)
         if vocab is None:
@@ -119,8 +121,6 @@ class PonderLogitsProcessor(LogitsProcessor):
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
-        thinking = thinking_from_options(options)
-        policy = chain(NoThinking() if thinking is False else thinking)
         return Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
 
     # each step
