@@ -94,19 +94,19 @@ def generate(
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
     fmt = get_format(format)
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
     if endpoint is not None:
         return generate_over(endpoint, prompt, model, policies_for(thinking), fmt, max_tokens, raw_prompt, system,
-                             dict(temperature=temperature, top_p=top_p, seed=seed), stop, on_text)
-    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+                             dict(temperature=temperature, top_p=top_p, seed=seed), stops, on_text)
     if continuation and (not isinstance(prompt, str) or thinking not in (None, True)):
         raise PonderError("a continuation takes a raw text prompt and no thinking policies")
+    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
     raw_prompt = raw_prompt or continuation
     text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system)
     prompt_ids = engine.prompt_ids(text)
     if len(prompt_ids) >= engine.n_ctx:
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
     decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
                       Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
                       think=not continuation)
@@ -117,13 +117,10 @@ def generate(
     return result
 
 
-def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, raw_prompt, system, sampling, stop, on_text):
+def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, raw_prompt, system, sampling, stops, on_text):
     """``generate`` against a server: the s1 loop over its completions endpoint."""
-    from .policies.chain import CloseOnEos
     from .remote import ChatML, client_for, generate_remote
 
     client = client_for(endpoint, model)
     text = prompt if raw_prompt else build_prompt(ChatML(), prompt, fmt, system=system)
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    policies = [p for p in policy.policies if not isinstance(p, CloseOnEos)]
-    return generate_remote(text, client, policies, fmt, max_tokens, sampling, stops, on_text)
+    return generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)

@@ -43,9 +43,6 @@ METHODS = {
     "no_thinking": Method(lambda b: [NoThinking()], lambda b: (0, 0), uses_budget=False),
 }
 
-REMOTE_METHODS = tuple(m for m in METHODS if m != "entropy_pause")  # the entropy pause needs the logits
-
-
 @dataclass(frozen=True)
 class SweepConfig:
     """What a sweep runs. Two runs into one folder must have equal configs."""
@@ -83,13 +80,14 @@ class SweepConfig:
         if self.n < 1 or self.samples < 1:
             raise PonderError("--n and --samples must be >= 1")
         if self.endpoint is not None:
-            from ..remote import Endpoint
+            from ..remote import Endpoint, RemotePlan
 
             Endpoint(self.endpoint)  # a bad URL fails here, before any folder is written
-            unsupported = [p for p in self.policies if p not in REMOTE_METHODS]
+            remote = [name for name, m in METHODS.items() if RemotePlan.supports(m.build(1))]
+            unsupported = [p for p in self.policies if p not in remote]
             if unsupported:
                 raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint: "
-                                  f"choose from {', '.join(REMOTE_METHODS)}")
+                                  f"choose from {', '.join(remote)}")
         if self.samples > 1 and self.temperature == 0:
             raise PonderError("--samples above 1 repeats the same greedy answer: set --temperature above 0")
 

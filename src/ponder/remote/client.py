@@ -9,7 +9,6 @@ at once with the server's own message.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -68,19 +67,12 @@ class Client:
         self._counts: dict[str, int] = {}
         self._tokenize = True  # until the server says it has no /tokenize
         self._raw: dict | None = None
-        self._lock = threading.Lock()
 
     @property
     def raw(self) -> dict:
         """What makes the server continue the prompt as plain text: ``ponder serve`` needs ``raw: true``."""
         if self._raw is None:
-            try:
-                self.call("GET", "/v1/ponder/info")
-                self._raw = {"raw": True}
-            except EndpointError:
-                raise
-            except PonderError:
-                self._raw = {}
+            self._raw = {} if self.probe("GET", "/v1/ponder/info") is None else {"raw": True}
         return self._raw
 
     @property
@@ -93,9 +85,9 @@ class Client:
         return self._model
 
     def complete(self, prompt: str, max_tokens: int, stop: tuple[str, ...] = (), temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None, extra: dict | None = None) -> Completion:
+                 top_p: float = 1.0, seed: int | None = None) -> Completion:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
-                "top_p": top_p, "stop": list(stop) or None, "seed": seed, **self.raw, **(extra or {})}
+                "top_p": top_p, "stop": list(stop) or None, "seed": seed, **self.raw}
         data = self.call("POST", "/v1/completions", {k: v for k, v in body.items() if v is not None})
         choice, usage = data["choices"][0], data.get("usage") or {}
         if choice.get("finish_reason") == "length":
@@ -113,21 +105,26 @@ class Client:
         Bytes are an upper bound for byte-level tokenizers, so a budget checked with
         them is never passed.
         """
-        if text in self._counts:
-            return self._counts[text]
-        count = len(text.encode("utf-8"))
-        if self._tokenize:
-            try:
-                data = self.call("POST", "/tokenize", {"model": self.model, "prompt": text,
-                                                       "add_special_tokens": False})
-                count = int(data["count"]) if "count" in data else len(data["tokens"])
-            except EndpointError:
-                raise
-            except PonderError:
-                self._tokenize = False  # no /tokenize here: count bytes from now on
-        with self._lock:
-            self._counts[text] = count
-        return count
+        if text not in self._counts:
+            data = None
+            if self._tokenize:
+                data = self.probe("POST", "/tokenize", {"model": self.model, "prompt": text,
+                                                        "add_special_tokens": False})
+                self._tokenize = data is not None  # no /tokenize here: count bytes from now on
+            if data is None:
+                self._counts[text] = len(text.encode("utf-8"))
+            else:
+                self._counts[text] = int(data["count"]) if "count" in data else len(data["tokens"])
+        return self._counts[text]
+
+    def probe(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        """``call``, but None where the server refuses (a 4xx: no such route here); still raises if unreachable."""
+        try:
+            return self.call(method, path, body)
+        except EndpointError:
+            raise
+        except PonderError:
+            return None
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         """One JSON call, retried on connection errors, timeouts, 429 and 5xx."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import PonderError
 from ..formats import ThinkFormat
 from ..policies import Budget, Filler, NoThinking, Prefix
+from ..policies.chain import CloseOnEos
 from ..result import Result, Usage
 from .client import Client, Completion
 
@@ -34,6 +35,8 @@ class RemotePlan:
     def of(cls, policies) -> "RemotePlan":
         budget, prefix, thought = Budget(), None, None
         for p in policies:
+            if isinstance(p, CloseOnEos):
+                continue  # the loop itself closes the thinking with the wrap-up on EOS
             if isinstance(p, Budget):
                 budget = p
             elif isinstance(p, Prefix):
@@ -46,6 +49,14 @@ class RemotePlan:
                 raise PonderError(f"{type(p).__name__} acts token by token and cannot run over an endpoint: "
                                   "use a budget, a prefix, no thinking or a replacing filler, or a local model")
         return cls(budget, prefix, thought)
+
+    @classmethod
+    def supports(cls, policies) -> bool:
+        try:
+            cls.of(policies)
+            return True
+        except PonderError:
+            return False
 
 
 @dataclass
