@@ -45,6 +45,15 @@ def test_raw_completions_continue_the_text_exactly(up):
     assert client.count(" Paris") == len(ponder.load_backend(None).tokenize(" Paris"))
 
 
+def test_a_raw_completion_with_thinking_options_is_a_400(up):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        up.client().completions.create(model="any", prompt="The capital of France is", max_tokens=4,
+                                       extra_body={"raw": True, "thinking": {"max_tokens": 8}})
+    assert "a raw completion continues text and has no thinking" in str(caught.value)
+
+
 def test_a_policy_that_needs_the_logits_is_refused(up):
     with pytest.raises(ponder.PonderError, match="cannot run over an endpoint"):
         remote(up.api, [EntropyPause(2.0)])
