@@ -56,7 +56,9 @@ class SyntheticBackend(CachedSequence):
         return None
 
     def _forward(self, ids: list[int]) -> np.ndarray:
-        context = self.cached + ids
+        return self.logits(self.cached + ids)
+
+    def logits(self, context: list[int]) -> np.ndarray:
         key = zlib.crc32(np.asarray(context, dtype=np.int32).tobytes()) ^ self.seed
         logits = np.random.default_rng(key).normal(size=len(self.texts))
         last = context[-1]
@@ -74,3 +76,32 @@ class SyntheticBackend(CachedSequence):
 
     def _drop(self, n_keep: int) -> None:
         pass  # the logits depend only on the ids, so there is no state to cut
+
+    def open_rows(self, capacity: int) -> "SyntheticRows":
+        return SyntheticRows(self, capacity)
+
+
+class SyntheticRows:
+    """Batched rows over the synthetic model: each row's cache is its list of ids; one call per round."""
+
+    def __init__(self, model: SyntheticBackend, capacity: int) -> None:
+        self.model, self.capacity = model, capacity
+        self.cached: list[list[int]] = [[] for _ in range(capacity)]
+        self.forward_calls = 0
+
+    def forward(self, work):
+        self.forward_calls += 1
+        out = []
+        for row, ids in work:
+            self.cached[row] += ids
+            out.append(self.model.logits(self.cached[row]))
+        return out
+
+    def truncate(self, row: int, n_keep: int) -> None:
+        del self.cached[row][n_keep:]
+
+    def release(self, row: int) -> None:
+        self.cached[row] = []
+
+    def close(self) -> None:
+        self.cached = [[] for _ in range(self.capacity)]

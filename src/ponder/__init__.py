@@ -1,6 +1,6 @@
 """ponder: control how long a language model thinks, and measure what the thinking buys."""
 
-from .api import build_prompt, generate
+from .api import build_prompt, generate, generate_many
 from .backends import load_backend
 from .errors import PonderError
 from .formats import FORMATS, ThinkFormat
@@ -12,5 +12,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Budget", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
-    "Sampling", "ThinkFormat", "Usage", "build_prompt", "generate", "load_backend", "make_policy",
+    "Sampling", "ThinkFormat", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
 ]

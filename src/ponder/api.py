@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .backends import Backend, load_backend
+from .batching import Batch, rows_for
 from .decoding import Decoder, OnText
 from .errors import PonderError
 from .formats import ThinkFormat, get_format
 from .markers import ModelVocab
 from .policies import NoThinking, Policy, chain
-from .result import Result, build_result
+from .result import Result, Trace, build_result
 from .sampling import Sampling
 
 Thinking = Policy | Iterable[Policy] | bool | None
@@ -91,16 +94,92 @@ def generate(
     names the served model (default: the first it lists), and chats are
     written in ChatML.
     """
+    options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                   top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
+                   stop=stop, cancelled=cancelled, continuation=continuation)
+    if endpoint is not None:
+        check(max_tokens)
+        stops = (stop,) if isinstance(stop, str) else tuple(stop)
+        return generate_over(endpoint, prompt, model, policies_for(thinking), get_format(format), max_tokens,
+                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed), stops,
+                             on_text)
+    check(max_tokens, prompt, thinking, continuation)
+    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    generation = prepare(engine, prompt, **options)
+    return generation.result(generation.decoder.run(generation.prompt_ids))
+
+
+def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
+                  n_ctx: int = 4096, batch_size: int = 16) -> Iterator[tuple[int, Result]]:
+    """Run many generations on one model, ``batch_size`` rows per forward pass; yield (index, result) as each ends.
+
+    Each request is a mapping of ``generate``'s keyword arguments (``prompt`` and
+    any of ``thinking``, ``max_tokens``, ``temperature``, ``seed``...), each with
+    its own policies. A request joins the batch as soon as a row is free, so the
+    batch stays full. ``batch_size=1`` runs them one at a time, exactly as
+    ``generate`` does.
+    """
+    if batch_size < 1:
+        raise PonderError(f"batch_size must be >= 1, got {batch_size}")
+    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    batch = Batch(rows_for(engine, batch_size))
+    pending = iter(enumerate(requests))
+    ended: deque = deque()
+    try:
+        while True:
+            while batch.free:
+                index, request = next(pending, (None, None))
+                if request is None:
+                    break
+                request = dict(request)
+                check(request.get("max_tokens", 1024), request["prompt"], request.get("thinking"),
+                      request.get("continuation", False))
+                generation = prepare(engine, **request)
+                batch.add(generation.decoder, generation.prompt_ids,
+                          lambda trace, error, i=index, g=generation: ended.append((i, g, trace, error)))
+            if not batch.running:
+                return
+            batch.round()
+            while ended:
+                index, generation, trace, error = ended.popleft()
+                if error is not None:
+                    raise error
+                yield index, generation.result(trace)
+    finally:
+        batch.rows.close()
+
+
+def check(max_tokens: int, prompt=None, thinking: Thinking = None, continuation: bool = False) -> None:
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
-    fmt = get_format(format)
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    if endpoint is not None:
-        return generate_over(endpoint, prompt, model, policies_for(thinking), fmt, max_tokens, raw_prompt, system,
-                             dict(temperature=temperature, top_p=top_p, seed=seed), stops, on_text)
     if continuation and (not isinstance(prompt, str) or thinking not in (None, True)):
         raise PonderError("a continuation takes a raw text prompt and no thinking policies")
-    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+
+
+@dataclass
+class Generation:
+    """One generation made ready: the prompt as the model sees it, and the decoder that runs it."""
+
+    text: str
+    prompt_ids: list[int]
+    decoder: Decoder
+    end_marker: str
+
+    def result(self, trace: Trace) -> Result:
+        result = build_result(trace, self.decoder.backend.detokenize, self.text, len(self.prompt_ids), self.end_marker)
+        if self.decoder.stream:
+            self.decoder.stream.flush(result.thinking, result.answer)
+        return result
+
+
+def prepare(engine: Backend, prompt: str | Messages, thinking: Thinking = None, *, format="think",
+            max_tokens: int = 1024, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
+            seed: int | None = None, chat: bool = True, system: str | None = None, raw_prompt: bool = False,
+            on_text: OnText | None = None, stop: str | Sequence[str] = (),
+            cancelled: Callable[[], bool] | None = None, continuation: bool = False) -> Generation:
+    """The prompt's ids and a decoder for them, checked against the model's context."""
+    fmt = get_format(format)
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
     raw_prompt = raw_prompt or continuation
     text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system)
     prompt_ids = engine.prompt_ids(text)
@@ -110,11 +189,7 @@ def generate(
     decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
                       Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
                       think=not continuation)
-    trace = decoder.run(prompt_ids)
-    result = build_result(trace, engine.detokenize, text, len(prompt_ids), fmt.end)
-    if decoder.stream:
-        decoder.stream.flush(result.thinking, result.answer)
-    return result
+    return Generation(text, prompt_ids, decoder, fmt.end)
 
 
 def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, raw_prompt, system, sampling, stops, on_text):

@@ -5,13 +5,18 @@ are needed: a forced run of k tokens (plus the sampled token before it) goes
 through the model in one forward pass, and a sampled end marker that the
 policy undoes is dropped without ever being evaluated. The KV cache is kept
 across injections; rewinds cut it back instead of prefilling again.
+
+A generation is a coroutine (``Decoder.steps``): it yields the token ids it
+needs evaluated and receives the logits after the last of them. ``run`` drives
+one generation on a backend; ``ponder.batching`` drives many, one forward pass
+per round for all of them.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Generator, Sequence
 
 import numpy as np
 
@@ -23,6 +28,7 @@ from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
 
 OnText = Callable[[str, str], None]  # (phase, text delta)
+Steps = Generator[list[int], np.ndarray, "Trace"]  # yields ids to evaluate, receives the logits after them
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Decoder:
         self.detector = EndDetector(self.backend, self.vocab)
         self.stops = StopStrings(self.backend, self.stop)
         self.stream = PhaseStreamer(self.backend, self.on_text) if self.on_text else None
+        self.cache = self.backend  # what rewinds cut back: the backend, or one row of a batch
         self.n_eval = 0  # completion tokens already in the KV cache
         self.logits: np.ndarray | None = None
         self.finish_reason: str | None = None
@@ -52,16 +59,28 @@ class Decoder:
             self.trace.close_thinking(0, forced=False)
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
+        """The whole generation on the backend alone: its prefill, then one forward pass per request."""
+        steps = self.steps(prompt_ids)
+        logits = self.backend.prefill(next(steps))
+        while True:
+            try:
+                ids = steps.send(logits)
+            except StopIteration as done:
+                return done.value
+            logits = self.backend.evaluate(ids)
+
+    def steps(self, prompt_ids: Sequence[int]) -> Steps:
+        """The generation as a coroutine: yields the prompt, then whatever needs evaluating; returns the trace."""
         self.prompt_ids = list(prompt_ids)
         start = time.perf_counter()
-        self.logits = self.backend.prefill(self.prompt_ids)
+        self.logits = yield self.prompt_ids
         self.trace.prefill_seconds = time.perf_counter() - start
         steps = 0
         while self.finish_reason is None:
             if self.cancelled is not None and self.cancelled():
                 self.finish_reason = "cancelled"
                 break
-            self.step()
+            yield from self.step()
             steps += 1
             if steps > 8 * self.limit + 64:
                 raise RuntimeError("the policy keeps rewinding without making progress")
@@ -71,7 +90,7 @@ class Decoder:
 
     # one step
 
-    def step(self) -> None:
+    def step(self) -> Steps:
         trace = self.trace
         ending = self.detector.ending(trace) if trace.phase == THINKING else None
         tail = self.detector.tail(trace) if trace.phase == THINKING and ending is None else 0
@@ -80,7 +99,7 @@ class Decoder:
             self.stream.update(trace, hold=hold)
         stats = (None, None)
         if self.policy.wants_stats and ending is None:
-            stats = entropy_stats(self.current_logits())
+            stats = entropy_stats((yield from self.current_logits()))
         view = View(
             vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
             thinking_tokens=trace.thinking - (ending.tokens if ending else 0),
@@ -94,7 +113,7 @@ class Decoder:
         elif ending is not None:
             self.accept_ending(ending)
         else:
-            self.sample(action.ids if isinstance(action, Ban) else frozenset())
+            yield from self.sample(action.ids if isinstance(action, Ban) else frozenset())
 
     def accept_ending(self, ending: Ending) -> None:
         """The model closed its thinking and the policy agreed."""
@@ -120,11 +139,11 @@ class Decoder:
                 self.finish_reason = "length"
                 return
 
-    def sample(self, banned: frozenset[int]) -> None:
+    def sample(self, banned: frozenset[int]) -> Steps:
         if self.room() <= 0:
             self.finish_reason = "length"
             return
-        token = self.sampler.choose(self.current_logits(), banned)
+        token = self.sampler.choose((yield from self.current_logits()), banned)
         trace = self.trace
         if token in self.vocab.eos_ids and trace.phase == ANSWER:
             self.finish_reason = "stop"
@@ -137,23 +156,23 @@ class Decoder:
 
     # the KV cache
 
-    def current_logits(self) -> np.ndarray:
+    def current_logits(self) -> Steps:
         """Logits after the last token, evaluating pending tokens in one forward pass."""
         ids = self.trace.ids
         if self.n_eval < len(ids):
-            self.logits = self.backend.evaluate(ids[self.n_eval:])
+            self.logits = yield ids[self.n_eval:]
             self.n_eval = len(ids)
         elif self.logits is None:  # a rewind left no logits: replay the last token
             last = ids[-1] if ids else self.prompt_ids[-1]
-            self.backend.truncate(len(self.prompt_ids) + len(ids) - 1)
-            self.logits = self.backend.evaluate([last])
+            self.cache.truncate(len(self.prompt_ids) + len(ids) - 1)
+            self.logits = yield [last]
         return self.logits
 
     def rewind(self, n: int) -> None:
         self.trace.pop(n)
         keep = len(self.trace.ids)
         if keep < self.n_eval:  # dropping only unevaluated tokens leaves the logits valid
-            self.backend.truncate(len(self.prompt_ids) + keep)
+            self.cache.truncate(len(self.prompt_ids) + keep)
             self.n_eval = keep
             self.logits = None
 

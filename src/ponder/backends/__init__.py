@@ -61,9 +61,33 @@ def resolve(model: str | None, backend: str = "auto") -> tuple[str, str]:
                       "or leave --model out for the embedded SmolLM2-135M-Instruct")
 
 
+def physical_cores() -> int:
+    """The machine's physical cores (llama.cpp's default thread count): hyper-threads share a core's units."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cores = {(block.get("physical id"), block.get("core id")) for block in cpuinfo_blocks(f.read())}
+        cores.discard((None, None))
+        if cores:
+            return min(len(cores), os.cpu_count() or len(cores))
+    except OSError:
+        pass
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def cpuinfo_blocks(text: str) -> list[dict]:
+    return [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in block.splitlines()))
+            for block in text.split("\n\n") if block.strip()]
+
+
 @lru_cache(maxsize=4)
-def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4096) -> Backend:
-    """Load (once per process) a model for the named backend; ``auto`` picks by what ``model`` is."""
+def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4096,
+                 threads: int | None = None) -> Backend:
+    """Load (once per process) a model for the named backend; ``auto`` picks by what ``model`` is.
+
+    ``threads``: CPU threads for its forward passes (default: the physical cores; a tiny model one).
+    """
+    if threads is not None and threads < 1:
+        raise PonderError(f"--threads must be >= 1, got {threads}")
     path, name = resolve(model, backend)
     module, cls = BACKENDS[name].split(":")
     try:
@@ -71,7 +95,7 @@ def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4
     except ImportError as err:
         extra = "llama" if name == "llama.cpp" else name
         raise PonderError(f"the {name} backend is not installed ({err}): pip install 'ponder[{extra}]'") from err
-    return loader(path, n_ctx=n_ctx)
+    return loader(path, n_ctx=n_ctx, threads=threads)
 
 
-__all__ = ["BACKENDS", "Backend", "default_model_path", "load_backend", "resolve"]
+__all__ = ["BACKENDS", "Backend", "default_model_path", "load_backend", "physical_cores", "resolve"]

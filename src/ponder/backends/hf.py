@@ -14,7 +14,7 @@ from .base import CachedSequence
 class TransformersBackend(CachedSequence):
     name = "transformers"
 
-    def __init__(self, path: str, n_ctx: int = 4096, dtype: str = "float32") -> None:
+    def __init__(self, path: str, n_ctx: int = 4096, dtype: str = "float32", threads: int | None = None) -> None:
         super().__init__()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -28,8 +28,14 @@ class TransformersBackend(CachedSequence):
             raise PonderError(f"transformers could not load {path!r} ({err}): "
                               "pass a Hugging Face model folder or a GGUF file") from err
         self.model.eval()
-        if sum(p.numel() for p in self.model.parameters()) < 20_000_000:
-            torch.set_num_threads(1)  # a tiny model's steps are too short to share among threads
+        self.batch_rows = 16  # rows per forward pass when batching, by default
+        tiny = sum(p.numel() for p in self.model.parameters()) < 20_000_000
+        if tiny:
+            self.batch_rows = 64  # batching is nearly free: 64 rows cost about 3 times one
+        from . import physical_cores
+
+        # a tiny model's steps are too short to share among threads; others take the physical cores
+        torch.set_num_threads(threads or (1 if tiny else physical_cores()))
         self.path = path
         limit = getattr(self.model.config, "max_position_embeddings", None) or n_ctx
         self.n_ctx = min(n_ctx, limit)
@@ -92,6 +98,10 @@ class TransformersBackend(CachedSequence):
         if self._cache is not None:
             self._cache.crop(n_keep)
 
+    def open_rows(self, capacity: int) -> "SlotRows":
+        """Rows for batched decoding: ``capacity`` sequences sharing one forward pass and one slot cache."""
+        return SlotRows(self, capacity)
+
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
         """transformers' own greedy ``generate`` of ``n`` tokens (for baselines)."""
         with self.torch.inference_mode():
@@ -101,6 +111,95 @@ class TransformersBackend(CachedSequence):
             )
         self.cached, self._cache = [], None
         return out[0, len(ids):].tolist()
+
+
+class SlotCache:
+    """The K/V of many sequences in one buffer of slots, as llama.cpp keeps them.
+
+    Each slot has an owner row and a position. A forward pass writes its tokens
+    into free slots (the lowest first, so the buffer stays short) and every token
+    attends to the slots of its own row at or before its position: rows of any
+    length share one pass, and a rewind or a finished row only frees slots.
+    transformers calls ``update`` from each attention layer.
+    """
+
+    def __init__(self, torch) -> None:
+        self.torch = torch
+        self.keys: dict[int, object] = {}
+        self.values: dict[int, object] = {}
+        self.owner = np.full(64, -1, dtype=np.int64)
+        self.pos = np.zeros(64, dtype=np.int64)
+        self.high = 0  # slots from here on are free
+        self.slots = None  # where this pass's tokens go
+
+    def place(self, rows: np.ndarray, positions: np.ndarray):
+        """Claim slots for this pass's tokens; returns the attention mask (query token x slot)."""
+        free = np.flatnonzero(self.owner[: self.high] < 0)[: len(rows)]
+        extra = np.arange(self.high, self.high + len(rows) - len(free))
+        self.high += len(extra)
+        while self.high > len(self.owner):
+            self.owner = np.concatenate([self.owner, np.full(len(self.owner), -1)])
+            self.pos = np.concatenate([self.pos, np.zeros(len(self.pos), dtype=np.int64)])
+        slots = np.concatenate([free, extra])
+        self.owner[slots], self.pos[slots] = rows, positions
+        self.slots = self.torch.from_numpy(slots)
+        owner, pos = self.owner[: self.high], self.pos[: self.high]
+        mask = (owner[None, :] == rows[:, None]) & (pos[None, :] <= positions[:, None])
+        return self.torch.from_numpy(mask)[None, None]
+
+    def update(self, key, value, layer_idx: int, *args, **kwargs):
+        for store, new in ((self.keys, key), (self.values, value)):
+            buffer = store.get(layer_idx)
+            if buffer is None or buffer.shape[2] < len(self.owner):
+                grown = new.new_zeros((*new.shape[:2], len(self.owner), new.shape[3]))
+                if buffer is not None:
+                    grown[:, :, : buffer.shape[2]] = buffer
+                store[layer_idx] = buffer = grown
+            buffer[:, :, self.slots] = new
+        return self.keys[layer_idx][:, :, : self.high], self.values[layer_idx][:, :, : self.high]
+
+    def free(self, row: int, from_position: int = 0) -> None:
+        used = self.owner[: self.high]
+        used[(used == row) & (self.pos[: self.high] >= from_position)] = -1
+        while self.high and self.owner[self.high - 1] < 0:
+            self.high -= 1
+
+
+class SlotRows:
+    """``capacity`` sequences decoded together: all their new tokens in one flat forward pass."""
+
+    def __init__(self, backend: TransformersBackend, capacity: int) -> None:
+        self.torch, self.model, self.capacity = backend.torch, backend.model, capacity
+        self.cache = SlotCache(self.torch)
+        self.lengths = [0] * capacity
+
+    def forward(self, work) -> list[np.ndarray]:
+        torch = self.torch
+        ids, rows, positions, last = [], [], [], []
+        for row, new in work:
+            ids += new
+            rows += [row] * len(new)
+            positions += range(self.lengths[row], self.lengths[row] + len(new))
+            self.lengths[row] += len(new)
+            last.append(len(ids) - 1)
+        mask = self.cache.place(np.array(rows), np.array(positions))
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions]),
+                             attention_mask=mask, past_key_values=self.cache, use_cache=True,
+                             logits_to_keep=torch.tensor(last))
+        return list(out.logits[0].float().numpy())
+
+    def truncate(self, row: int, n_keep: int) -> None:
+        if n_keep < self.lengths[row]:
+            self.cache.free(row, n_keep)
+            self.lengths[row] = n_keep
+
+    def release(self, row: int) -> None:
+        self.cache.free(row)
+        self.lengths[row] = 0
+
+    def close(self) -> None:
+        self.cache = SlotCache(self.torch)
 
 
 def gguf_to_folder(gguf_path: str, out: str, dtype: str = "float32") -> str:

@@ -15,19 +15,23 @@ from .base import CachedSequence
 class LlamaCppBackend(CachedSequence):
     name = "llama.cpp"
 
-    def __init__(self, path: str, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+    def __init__(self, path: str, n_ctx: int = 4096, threads: int | None = None) -> None:
         super().__init__()
         import llama_cpp
         from llama_cpp import Llama
 
+        from . import physical_cores
+
         # The same count for prompt batches as for decoding: more batch threads than free cores
         # make a prefill dozens of times slower as soon as another process is busy.
-        threads = n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = threads or physical_cores()
         try:
             self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as err:
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp
+        self.threads = threads
+        self.batch_rows = 8  # rows per forward pass when batching, by default: a CPU gains little past 8
         self.path = path
         self.n_ctx = min(n_ctx, self.llm.n_ctx())  # llama.cpp may round its context up; its buffers are not
         self.n_vocab = self.llm.n_vocab()
@@ -81,6 +85,10 @@ class LlamaCppBackend(CachedSequence):
         self.llm.n_tokens = n_keep
         self.llm._requires_eval = True  # its logits no longer match its tokens
 
+    def open_rows(self, capacity: int, tokens_per_row: int | None = None) -> "SeqRows":
+        """Rows for batched decoding: ``capacity`` sequences in one llama.cpp context, one ``llama_decode`` a round."""
+        return SeqRows(self, capacity, tokens_per_row or self.n_ctx)
+
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
         """llama-cpp-python's own greedy generation of ``n`` tokens (for baselines)."""
         if not reuse_prefix:
@@ -92,6 +100,68 @@ class LlamaCppBackend(CachedSequence):
                 break
         self.cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
         return out
+
+
+class SeqRows:
+    """``capacity`` sequences in one llama.cpp context: a row is a sequence id in a shared KV cache.
+
+    A round is one ``llama_batch`` holding every row's new tokens, each with its
+    sequence id and position, and logits asked for at each row's last token.
+    """
+
+    def __init__(self, backend: LlamaCppBackend, capacity: int, tokens_per_row: int) -> None:
+        api = self.api = backend._api
+        params = api.llama_context_default_params()
+        params.n_ctx = params.n_batch = capacity * tokens_per_row
+        params.n_ubatch = min(512, params.n_batch)
+        params.n_seq_max = capacity
+        params.n_threads = params.n_threads_batch = backend.threads
+        params.kv_unified = True  # one pool for all rows, so a row may hold more than an even share
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=False):  # llama.cpp's notes on the new context, as for the model's own
+            self.ctx = api.llama_init_from_model(backend.llm.model, params)
+        if not self.ctx:
+            raise PonderError(f"llama.cpp could not make a context for {capacity} rows of {tokens_per_row} tokens: "
+                              "ask for fewer rows or a smaller context")
+        self.memory = api.llama_get_memory(self.ctx)
+        self.batch = api.llama_batch_init(params.n_batch, 0, 1)
+        self.capacity, self.n_vocab, self.size = capacity, backend.n_vocab, params.n_batch
+        self.lengths = [0] * capacity
+        atexit.register(self.close)
+
+    def forward(self, work) -> list[np.ndarray]:
+        batch, outputs, n = self.batch, [], 0
+        for row, ids in work:
+            for j, token in enumerate(ids):
+                batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, self.lengths[row] + j, 1
+                batch.seq_id[n][0], batch.logits[n] = row, j == len(ids) - 1
+                n += 1
+            self.lengths[row] += len(ids)
+            outputs.append(n - 1)
+        batch.n_tokens = n
+        status = self.api.llama_decode(self.ctx, batch)
+        if status != 0:
+            raise PonderError(f"llama.cpp could not evaluate a batch of {n} tokens (status {status}): the rows "
+                              f"hold more than their {self.size} tokens of context")
+        return [np.ctypeslib.as_array(self.api.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
+                for i in outputs]
+
+    def truncate(self, row: int, n_keep: int) -> None:
+        if n_keep < self.lengths[row]:
+            self.api.llama_memory_seq_rm(self.memory, row, n_keep, -1)
+            self.lengths[row] = n_keep
+
+    def release(self, row: int) -> None:
+        self.truncate(row, 0)
+
+    def close(self) -> None:
+        """Free the context (its KV cache is the big part); the model stays loaded."""
+        if self.ctx:
+            atexit.unregister(self.close)
+            self.api.llama_batch_free(self.batch)
+            self.api.llama_free(self.ctx)
+            self.ctx = None
 
 
 def is_gguf(path: str) -> bool:

@@ -1,0 +1,141 @@
+"""Batched controlled decoding: many generations, one forward pass per round.
+
+Each generation is a ``Decoder`` coroutine with its own policies, trace, sampler
+and stop conditions. In a round every live row hands over the tokens it needs
+evaluated (the prompt, one sampled token, a forced run of any length, or the
+replay after a rewind) and one forward pass of the backend's ``Rows`` evaluates
+them all. Rows finish, rewind and join independently: a row freed in one round
+takes a new generation in the next. A row's tokens are exactly what the same
+generation gives alone, up to the last bits of the logits (batch shapes change
+floating-point sums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from .decoding import Decoder, Steps
+from .result import Trace
+
+
+class Rows(Protocol):
+    """The KV caches of up to ``capacity`` sequences in one model, evaluated together."""
+
+    capacity: int
+
+    def forward(self, work: Sequence[tuple[int, Sequence[int]]]) -> list[np.ndarray]:
+        """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id."""
+        ...
+
+    def truncate(self, row: int, n_keep: int) -> None: ...  # keep the row's first n_keep tokens
+
+    def release(self, row: int) -> None: ...  # empty the row for another sequence
+
+    def close(self) -> None: ...  # free the caches; the model stays loaded
+
+
+@dataclass(frozen=True)
+class RowCache:
+    """One row as a decoder sees its cache: what its rewinds cut back."""
+
+    rows: Rows
+    row: int
+
+    def truncate(self, n_keep: int) -> None:
+        self.rows.truncate(self.row, n_keep)
+
+
+class SerialRows:
+    """A backend that cannot batch, behind the same interface: one row, its own forward passes."""
+
+    capacity = 1
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.fresh = True
+
+    def forward(self, work):
+        (row, ids), = work
+        logits = self.backend.prefill(ids) if self.fresh else self.backend.evaluate(ids)
+        self.fresh = False
+        return [logits]
+
+    def truncate(self, row: int, n_keep: int) -> None:
+        self.backend.truncate(n_keep)
+
+    def release(self, row: int) -> None:
+        self.fresh = True
+
+    def close(self) -> None:
+        pass
+
+
+def rows_for(backend, capacity: int) -> Rows:
+    """The backend's batched rows, or one serial row where it cannot batch (or one row is asked for)."""
+    opener = getattr(backend, "open_rows", None)
+    if opener is None or capacity <= 1:
+        return SerialRows(backend)
+    return opener(capacity)
+
+
+@dataclass(eq=False)
+class Running:
+    """A generation in the batch: its decoder, its coroutine, its row and the ids it waits on."""
+
+    decoder: Decoder
+    steps: Steps
+    row: int
+    pending: list[int]
+    done: Callable[[Trace | None, BaseException | None], None]
+
+
+@dataclass
+class Batch:
+    """Generations advancing together over a backend's rows; ``round`` runs one forward pass."""
+
+    rows: Rows
+    running: list[Running] = field(default_factory=list)
+    forward_passes: int = 0
+
+    @property
+    def free(self) -> int:
+        return self.rows.capacity - len(self.running)
+
+    def add(self, decoder: Decoder, prompt_ids: Sequence[int],
+            done: Callable[[Trace | None, BaseException | None], None]) -> None:
+        """Join at the next round; ``done(trace, error)`` is called when the generation ends."""
+        taken = {r.row for r in self.running}
+        row = next(i for i in range(self.rows.capacity) if i not in taken)
+        decoder.cache = RowCache(self.rows, row)
+        steps = decoder.steps(prompt_ids)
+        self.running.append(Running(decoder, steps, row, next(steps), done))
+
+    def round(self) -> None:
+        """One forward pass for every live row, then each row runs on until it needs logits again or ends."""
+        if not self.running:
+            return
+        logits = self.rows.forward([(r.row, r.pending) for r in self.running])
+        self.forward_passes += 1
+        still = []
+        for run, row_logits in zip(self.running, logits):
+            try:
+                run.pending = run.steps.send(row_logits)
+                still.append(run)
+            except StopIteration as end:
+                self._end(run, end.value, None)
+            except Exception as err:  # one row's failure (a policy bug...) ends that row alone
+                self._end(run, None, err)
+        self.running = still
+
+    def fail(self, error: BaseException) -> None:
+        """End every running generation with ``error`` (the forward pass itself failed)."""
+        running, self.running = self.running, []
+        for run in running:
+            self._end(run, None, error)
+
+    def _end(self, run: Running, trace: Trace | None, error: BaseException | None) -> None:
+        self.rows.release(run.row)
+        run.done(trace, error)
