@@ -70,3 +70,15 @@ def test_disconnected_clients_stop_their_generation_and_free_their_place(up):
     assert grew("ponder_cancelled_total") == 2
     assert grew('ponder_generations_total{finish_reason="cancelled"}') == 1  # the queued one never ran
     assert grew('ponder_tokens_total{phase="thinking"}') < 500  # the hog stopped long before 1000
+
+
+def test_a_request_joins_the_running_batch_and_ends_while_a_long_one_runs(up):
+    client = up.client()
+    long = dict(model="x", messages=[{"role": "user", "content": QUESTION}], max_tokens=1024,
+                extra_body={"thinking": {"min_tokens": 1000}})
+    with client.chat.completions.create(stream=True, **long) as hog:
+        next(chunk for chunk in hog if reasoning_of(chunk))  # the long one is decoding
+        r = chat(up, {"max_tokens": 4}, max_tokens=16)  # joins the batch at the next step, not after the hog
+        assert r.choices[0].message.content and r.usage.completion_tokens_details.reasoning_tokens <= 4
+        health = json.loads(get(up.url + "/health")[1])
+        assert health["running"] == 1, "the long request should still be decoding"

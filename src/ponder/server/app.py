@@ -29,8 +29,10 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: ServerSettings, backend=None) -> FastAPI:
     """An app serving ``settings.model`` (loaded here, so a bad model fails before the server starts)."""
-    backend = backend or load_backend(settings.model, settings.backend, settings.n_ctx)
-    server = Server(settings, backend, GenerationWorker(settings.max_queue), Metrics(), Recent(settings.recent))
+    backend = backend or load_backend(settings.model, settings.backend, settings.n_ctx, settings.threads)
+    rows = settings.batch_size or getattr(backend, "batch_rows", 1)
+    server = Server(settings, backend, GenerationWorker(backend, settings.max_queue, rows), Metrics(),
+                    Recent(settings.recent))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -116,6 +118,7 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
             "limits": {"max_tokens": settings.max_tokens, "max_prompt_tokens": settings.max_prompt_tokens,
                        "max_body_bytes": settings.max_body_bytes, "max_queue": settings.max_queue,
                        "max_n": settings.max_n},
+            "batch_size": server.worker.batch.rows.capacity,
             "prices": {"input": settings.price_input, "output": settings.price_output},
             "reasoning_effort": {k: None if v is None else {"min_tokens": v.min_tokens, "max_tokens": v.max_tokens}
                                  for k, v in EFFORTS.items()},

@@ -33,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--max-queue", type=int, default=d.max_queue, metavar="N",
                    help=f"requests waiting or running before 429s (default: {d.max_queue})")
     p.add_argument("--max-n", type=int, default=d.max_n, metavar="N", help=f"choices per request (default: {d.max_n})")
+    p.add_argument("--batch-size", type=int, metavar="B",
+                   help="generations decoded together, each request joining at the next step (default: what suits "
+                        "the model; 1 runs requests one at a time, the exact, reproducible mode)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: the physical cores)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn's log level (default: warning)")
     p.set_defaults(func=cmd_serve)
@@ -46,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port, api_key=api_key_from_env(args.api_key), price_input=args.price_input,
         price_output=args.price_output, max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
+        batch_size=args.batch_size, threads=args.threads,
     )
     try:
         import uvicorn

@@ -1,11 +1,11 @@
-"""What one request asks the worker to do: a frozen plan, and the function that runs it on the backend."""
+"""What one request asks the worker to do: a frozen plan, and the job that runs it on the backend."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-from ..api import build_prompt, generate
+from ..api import build_prompt, prepare
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
@@ -56,35 +56,41 @@ class Outcome:
 OnChoiceText = Callable[[int, str, str], None]  # (choice index, phase, text delta)
 
 
-def run_plan(backend, plan: Plan, ticket: Ticket, on_start: Callable[[int], None],
-             on_text: OnChoiceText | None = None) -> Outcome:
-    """Check the prompts, report the prompt tokens through ``on_start``, then generate every choice.
+@dataclass
+class PlanJob:
+    """The worker's job for one request: the plan's generations, then the outcome from their results."""
 
-    Runs on the worker thread, the only one that touches the backend. Stops early (with the
-    choices done so far) when the ticket is cancelled.
-    """
-    fmt = get_format(plan.format)
-    if plan.raw:
-        texts = [chat[0]["content"] for chat in plan.chats]
-    else:
-        texts = [build_prompt(backend, list(chat), fmt) for chat in plan.chats]
-    prompt_tokens = 0
-    for text in texts:
-        count = len(backend.prompt_ids(text))
-        if count > plan.max_prompt_tokens:
-            raise PromptTooLong(f"the prompt has {count} tokens, more than this server takes "
-                                f"(--max-prompt-tokens {plan.max_prompt_tokens}): shorten it")
-        prompt_tokens += count
-    on_start(prompt_tokens)
-    results = []
-    for index in range(plan.choices):
-        if ticket.cancelled():
-            break
-        results.append(generate(
-            texts[index // plan.n], model=backend, thinking=plan.thinking, raw_prompt=True, format=fmt,
-            continuation=plan.raw,
-            max_tokens=plan.max_tokens, temperature=plan.temperature, top_p=plan.top_p, top_k=plan.top_k,
-            seed=plan.seed_for(index), stop=plan.stop, cancelled=ticket.cancelled,
-            on_text=None if on_text is None else (lambda phase, text, i=index: on_text(i, phase, text)),
-        ))
-    return Outcome(prompt_tokens, tuple(results))
+    backend: object
+    plan: Plan
+    on_start: Callable[[int], None]
+    on_text: OnChoiceText | None = None
+    prompt_tokens: int = 0
+
+    def start(self, ticket: Ticket) -> list:
+        """Check the prompts, report the prompt tokens through ``on_start``, and make every choice's generation.
+
+        Runs on the worker thread, the only one that touches the backend. Every generation polls the
+        ticket, so a client that goes away stops them all at their next step.
+        """
+        plan, backend = self.plan, self.backend
+        fmt = get_format(plan.format)
+        if plan.raw:
+            texts = [chat[0]["content"] for chat in plan.chats]
+        else:
+            texts = [build_prompt(backend, list(chat), fmt) for chat in plan.chats]
+        for text in texts:
+            count = len(backend.prompt_ids(text))
+            if count > plan.max_prompt_tokens:
+                raise PromptTooLong(f"the prompt has {count} tokens, more than this server takes "
+                                    f"(--max-prompt-tokens {plan.max_prompt_tokens}): shorten it")
+            self.prompt_tokens += count
+        self.on_start(self.prompt_tokens)
+        return [prepare(
+            backend, texts[index // plan.n], thinking=plan.thinking, raw_prompt=True, format=fmt,
+            continuation=plan.raw, max_tokens=plan.max_tokens, temperature=plan.temperature, top_p=plan.top_p,
+            top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop, cancelled=ticket.cancelled,
+            on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
+        ) for index in range(plan.choices)]
+
+    def finish(self, results: list[Result]) -> Outcome:
+        return Outcome(self.prompt_tokens, tuple(results))

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import PonderError
 from .errors import ApiError, error_event
-from .jobs import Outcome, Plan, PromptTooLong, run_plan
+from .jobs import Outcome, Plan, PlanJob, PromptTooLong
 from .metrics import Metrics, Recent
 from .responses import FINISH, Envelope, Trimmer, delta_chunk, ponder_details, response, usage_chunk
 from .schemas import GenerationRequest
@@ -76,17 +76,12 @@ async def serve(server: Server, request: Request, body: GenerationRequest, kind:
     def on_text(index: int, phase: str, text: str) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (index, phase, text))
 
-    def job(ticket: Ticket) -> Outcome:
-        try:
-            return run_plan(server.backend, plan, ticket, on_start, on_text if events is not None else None)
-        finally:
-            if events is not None:
-                loop.call_soon_threadsafe(events.put_nowait, DONE)
-
     try:
-        ticket = server.worker.submit(job)
+        ticket = server.worker.submit(PlanJob(server.backend, plan, on_start, None if events is None else on_text))
     except QueueFull as err:
         raise ApiError(429, str(err), None, "queue_full") from None
+    if events is not None:  # the stream's end, however the job ends (done, refused, cancelled, failed)
+        ticket.future.add_done_callback(lambda _: loop.call_soon_threadsafe(events.put_nowait, DONE))
     ticket.future.add_done_callback(lambda f: record(server, ticket))
     preview = chats[0][-1]["content"]
     server.recent.add(env.id, endpoint=kind, user=body.user, stream=body.stream, thinking=describe(plan.thinking),

@@ -28,13 +28,16 @@ class ServerSettings:
     max_queue: int = 64  # requests waiting or running; one more is answered 429
     max_n: int = 8
     recent: int = 50  # requests kept for GET /v1/ponder/requests
+    batch_size: int | None = None  # generations decoded together (None: what suits the model; 1: exact mode)
+    threads: int | None = None  # CPU threads for the model (None: the physical cores)
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise PonderError(f"--port must be between 1 and 65535, got {self.port}")
-        for name in ("n_ctx", "max_tokens", "max_prompt_tokens", "max_body_bytes", "max_queue", "max_n", "recent"):
+        for name in ("n_ctx", "max_tokens", "max_prompt_tokens", "max_body_bytes", "max_queue", "max_n", "recent",
+                     "batch_size", "threads"):
             value = getattr(self, name)
-            if value < 1:
+            if value is not None and value < 1:
                 raise PonderError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         for name in ("price_input", "price_output"):
             value = getattr(self, name)
