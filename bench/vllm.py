@@ -7,7 +7,9 @@ Prints three comparisons:
 1. the plugin vs plain vLLM, a batch of 8 with a thinking budget that never triggers
    (target: at most 1.10);
 2. the plugin vs the remote s1 loop for one request with 4 waits, both over HTTP;
-3. a sweep at concurrency 8 against vLLM (the s1 loop, no plugin) vs against ``ponder serve``.
+3. a sweep at concurrency 8 against vLLM (the s1 loop, no plugin) vs against ``ponder serve``;
+4. a sweep at concurrency 8 through vLLM with the plugin: each setting steered in the engine
+   (``--steer plugin``) vs the s1 loop's calls (``--steer loop``), same server.
 """
 
 from __future__ import annotations
@@ -90,6 +92,25 @@ def sweep_throughput(vllm_url: str, serve_url: str) -> None:
     print(f"   vLLM / ponder serve: {rates['vLLM'] / rates['ponder serve']:.2f}x")
 
 
+def sweep_paths(plugin_url: str) -> None:
+    """The same sweep through the plugin and through the s1 loop, against one plugin server."""
+    from ponder.lab.sweep import SweepConfig, run_sweep
+
+    rates = {}
+    for steer in ("plugin", "loop"):
+        config = SweepConfig(task="addition", policies=("budget", "min"), budgets=(16, 32, 64), n=8, model=None,
+                             format="s1", endpoint=plugin_url, steer=steer)
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            rows = run_sweep(config, out, progress=False, concurrency=8).read_rows()
+            seconds = time.perf_counter() - start
+        rates[steer] = len(rows) / seconds
+        waits = sum(r["waits"] for r in rows) / len(rows)
+        print(f"   {steer:6s} {len(rows)} generations in {seconds:.1f} s: {rates[steer]:.2f} gen/s "
+              f"({waits:.1f} waits each)")
+    print(f"   plugin / s1 loop: {rates['plugin'] / rates['loop']:.2f}x")
+
+
 def best(run, repeat: int) -> float:
     run()  # warm up
     times = []
@@ -128,6 +149,8 @@ def main() -> None:
             from serving import stop
 
             stop(served)
+        print("4. sweep through vLLM with the plugin, 48 generations at concurrency 8 (budget and min):")
+        sweep_paths(plugin_url)
 
 
 if __name__ == "__main__":

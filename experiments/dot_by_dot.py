@@ -1,40 +1,86 @@
-"""Dot by dot (arXiv 2404.15758) and pause tokens (arXiv 2310.02226) on ponder's tiny models.
+"""Dot by dot (Pfau, Merrill, Bowman 2024, arXiv 2404.15758) in its nearest feasible form on ponder's tiny models.
 
-Trains (or reuses, resuming if cut short) models of the same size and steps that differ only in
-what fills their thinking, then measures each on held-out items with 95% Wilson intervals:
+The task is the paper's 3SUM over vectors: do three of six 2-digit vectors sum to zero mod 10 in both
+coordinates? Half the items hold such a triple, the others are near misses. As in the paper, filler only
+helps a model that was also trained on a parallelizable chain of thought (for each pair of vectors, the
+vector that would complete it and whether a later one is that vector), so the arms differ in their
+training mix, with the same model size, steps and seed:
 
-    3sum:     direct (no thinking) vs filler (dots) vs cot (the worked triples)
-    addition: direct vs pause (<pause> tokens)
+    direct        trained to answer at once                 evaluated with no thinking
+    cot+direct    chain of thought or an immediate answer   evaluated with no thinking
+    cot+filler    chain of thought or as many "." as it     evaluated with the dots forced (Filler policy)
+    cot+pause     chain of thought or as many <pause>       evaluated with the pauses forced (no loss on them)
 
-Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 1000] [--n 200] [--out runs/dot-by-dot]``.
-Prints the table and writes ``accuracy.png`` in the output folder.
+The chain-of-thought accuracy of each mixed model is the gate: below 90 % nothing else is informative.
+Success: the filler arm's lower 95 % Wilson bound above the upper bounds of both direct arms.
+
+Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 1800] [--n 400] [--out runs/dot-by-dot]``.
+Trains each arm (a finished run is reused, an interrupted one resumes), evaluates on held-out items,
+prints the table and writes ``accuracy.png``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import ponder
 from ponder.lab.metrics import wilson
 from ponder.lab.tasks import extract, grade
 from ponder.lab.tasks.tiny import TinyTask
-from ponder.lab.train.problems import make_task
+from ponder.lab.train.problems import VectorThreeSum
 from ponder.lab.train.trainer import TrainConfig, train
+from ponder.lab.train.traces import PAUSE
+from ponder.policies import THINKING, Ban, Force, PolicyBase
 
-RUNS = [("3sum", "direct"), ("3sum", "filler"), ("3sum", "cot"), ("addition", "direct"), ("addition", "pause")]
+TASK = VectorThreeSum(n=6, dim=2)
+ARMS = ("direct", "cot+direct", "cot+filler", "cot+pause")
+PAIRS = TASK.n * (TASK.n - 1) // 2  # one chain-of-thought step each
+COT_TOKENS = (TASK.dim + 2) * PAIRS  # the vector, "y" or "n", a space: the filler arms get as many tokens
 
 
-def evaluate(folder: Path, task: str, n: int) -> tuple[int, float]:
-    """(correct, mean thinking tokens) of the model thinking as it learned to, on held-out items."""
+@dataclass(frozen=True)
+class OpenWithThought(PolicyBase):
+    """Bans the filler, the pause and the end marker as the first thinking token, so a mixed model writes its CoT."""
+
+    stage: ClassVar[int] = 0
+
+    def step(self, view, proposed):
+        if view.phase != THINKING or view.tokens or isinstance(proposed, Force):
+            return proposed
+        return Ban(frozenset(i for text in (".", PAUSE) for i in view.vocab.encode(text)) | set(view.vocab.end_ids))
+
+
+def modes(arm: str) -> dict[str, object]:
+    """How each arm is evaluated: the policies of each mode."""
+    out = {"no thinking": ponder.NoThinking()}
+    if arm != "direct":
+        out["chain of thought"] = OpenWithThought()
+    if arm == "cot+filler":
+        out["filler"] = ponder.Filler(COT_TOKENS, ".")
+    if arm == "cot+pause":
+        out["pause"] = ponder.Filler(COT_TOKENS, PAUSE)
+    return out
+
+
+def evaluate(folder: Path, arm: str, n: int) -> dict[str, tuple[int, float]]:
+    """(correct, mean thinking tokens) per evaluation mode, on n held-out items."""
     backend = ponder.load_backend(str(folder))
-    items = TinyTask(f"tiny-{task}", make_task(task)).items(n, seed=99)
-    correct, thinking = 0, 0
-    for item in items:
-        result = ponder.generate(item.question, model=backend, max_tokens=200)
-        correct += grade(extract(result.answer, item.kind), item.answer, item.kind)
-        thinking += result.usage.thinking_tokens
-    return correct, thinking / n
+    items = TinyTask("tiny-3sum-vectors", TASK).items(n, seed=0)
+    scores = {}
+    for mode, policy in modes(arm).items():
+        requests = [dict(prompt=item.question, thinking=policy, max_tokens=COT_TOKENS + 24) for item in items]
+        correct, thinking = 0, 0
+        for index, result in ponder.generate_many(requests, model=backend, batch_size=64):
+            item = items[index]
+            correct += grade(extract(result.answer, item.kind), item.answer, item.kind)
+            thinking += result.usage.thinking_tokens
+        scores[mode] = (correct, thinking / n)
+    return scores
 
 
 def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
@@ -43,16 +89,19 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=120)
     labels = [label for label, _, _ in rows]
     acc = [100 * c / n for _, c, n in rows]
     low = [100 * (c / n - wilson(c, n)[0]) for _, c, n in rows]
     high = [100 * (wilson(c, n)[1] - c / n) for _, c, n in rows]
-    colors = ["#4c72b0" if label.startswith("3sum") else "#dd8452" for label in labels]
-    ax.bar(labels, acc, yerr=[low, high], capsize=4, color=colors)
+    colors = ["#4c72b0" if "no thinking" in label else "#dd8452" if "chain" in label else "#55a868" for label in labels]
+    ax.bar(range(len(rows)), acc, yerr=[low, high], capsize=4, color=colors)
+    ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
+    ax.axhline(50, color="#999", linestyle=":", linewidth=1)
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(0, 105)
-    ax.set_title("same model size and steps, different thinking: 3SUM (blue), addition (orange)", fontsize=9)
+    ax.set_title("3SUM over 6 vectors of 2 digits: no thinking (blue), chain of thought (orange), "
+                 "forced filler (green)", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -61,23 +110,47 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/dot-by-dot")
     args = parser.parse_args()
     out = Path(args.out)
-    rows = []
-    print(f"{'model':<18} {'accuracy':>9} {'95% CI':>13} {'thinking':>9}")
-    for task, fmt in RUNS:
-        folder = out / f"{task}-{fmt}"
-        train(TrainConfig(task=task, format=fmt, steps=args.steps), folder, progress=False)
-        correct, thinking = evaluate(folder, task, args.n)
-        low, high = wilson(correct, args.n)
-        label = f"{task} {fmt}"
-        rows.append((label, correct, args.n))
-        print(f"{label:<18} {correct / args.n:>8.1%} {low:>6.1%}-{high:<6.1%} {thinking:>9.1f}")
+    rows, results = [], {}
+    for arm in ARMS:
+        folder = out / arm
+        config = TrainConfig(task="3sum-vectors", format=arm, steps=args.steps, threads=args.threads)
+        began = time.perf_counter()
+        summary = train(config, folder, progress=True)
+        print(f"{arm}: trained in {summary['seconds']} s ({time.perf_counter() - began:.0f} s with this run's "
+              f"loading), final loss {summary['final_loss']:.4f}", flush=True)
+        results[arm] = evaluate(folder, arm, args.n)
+    print(f"\n{'arm':<12} {'evaluated with':<17} {'accuracy':>9} {'95% CI':>15} {'thinking':>9}")
+    for arm, scores in results.items():
+        for mode, (correct, thinking) in scores.items():
+            low, high = wilson(correct, args.n)
+            rows.append((f"{arm}: {mode}", correct, args.n))
+            print(f"{arm:<12} {mode:<17} {correct / args.n:>8.1%} {low:>7.1%}-{high:<7.1%} {thinking:>9.1f}")
+    verdict(results, args.n)
     plot(rows, out / "accuracy.png")
+    (out / "results.json").write_text(json.dumps({a: {m: c for m, (c, _) in s.items()} for a, s in results.items()},
+                                                 indent=2))
     print(f"\nplot: {out / 'accuracy.png'}")
+
+
+def verdict(results: dict, n: int) -> None:
+    """The gate and the success criterion, as the experiment states them."""
+    cot = {arm: s["chain of thought"][0] / n for arm, s in results.items() if "chain of thought" in s}
+    gate = all(v >= 0.9 for v in cot.values())
+    direct_high = max(wilson(results[arm]["no thinking"][0], n)[1] for arm in ("direct", "cot+direct"))
+    filler_low = wilson(results["cot+filler"]["filler"][0], n)[0]
+    pause_low = wilson(results["cot+pause"]["pause"][0], n)[0]
+    print(f"\ngate (chain of thought >= 90 % in every mixed arm): {'met' if gate else 'NOT met'} "
+          f"({', '.join(f'{a} {v:.1%}' for a, v in cot.items())})")
+    print(f"filler: lower bound {filler_low:.1%} vs the direct arms' upper bounds (max {direct_high:.1%}): "
+          f"{'filler helps' if filler_low > direct_high else 'no effect shown (null)'}")
+    print(f"pause:  lower bound {pause_low:.1%} vs the same: "
+          f"{'pauses help' if pause_low > direct_high else 'no effect shown (null)'}")
 
 
 if __name__ == "__main__":

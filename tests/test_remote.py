@@ -156,10 +156,45 @@ def test_a_sweep_whose_server_dies_keeps_its_rows_and_resumes(tmp_path):
     assert len(final) == 20 and len({(r["item"], r["setting"]) for r in final}) == 20
 
 
+def test_a_sweep_spread_over_two_replicas_loses_nothing_when_one_dies(tmp_path):
+    first, second = start(), start()
+    out = tmp_path / "sweep"
+    args = ["sweep", "--endpoint", f"{first.api},{second.api}", "--task", "addition", "--n", "12", "--policy",
+            "budget", "--budgets", "8,16", "--format", "s1", "--concurrency", "2", "--no-progress", "--out", str(out)]
+    sweep = subprocess.Popen([sys.executable, "-m", "ponder.cli", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    rows = out / "rows.jsonl"
+    try:
+        deadline = time.time() + 120
+        while (not rows.exists() or len(rows.read_text().splitlines()) < 4) and time.time() < deadline:
+            time.sleep(0.1)
+        kept = rows.read_text().splitlines()
+        stop(first)  # mid-sweep: its generations in flight move to the other replica
+        _, stderr = sweep.communicate(timeout=300)
+    finally:
+        stop(second)
+    assert sweep.returncode == 0, stderr
+    final = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert final[: len(kept)] == [json.loads(line) for line in kept]
+    assert len(final) == 24 and len({(r["item"], r["setting"]) for r in final}) == 24
+    assert all(r["thinking_tokens"] == r["budget"] for r in final)
+
+
+def test_steering_by_the_plugin_needs_a_server_that_loads_it(up, tmp_path):
+    run = ponder_cli("sweep", "--endpoint", up.api, "--steer", "plugin", "--n", "1", "--policy", "budget",
+                     "--budgets", "8", "--no-progress", "--out", str(tmp_path / "out"))
+    assert run.returncode == 2 and "does not load ponder's vLLM plugin" in run.stderr
+    assert not (tmp_path / "out").exists()
+    run = ponder_cli("sweep", "--endpoint", up.api, "--n", "1", "--policy", "entropy_pause", "--budgets", "8",
+                     "--format", "s1", "--no-progress", "--out", str(tmp_path / "out"))
+    assert run.returncode == 2 and "the s1 loop cannot run" in run.stderr and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("args, message", [
     (["--concurrency", "4"], "--concurrency needs --endpoint"),
     (["--endpoint", "ftp://x"], "is not an http(s) URL"),
-    (["--endpoint", "http://127.0.0.1:1/v1", "--policy", "entropy_pause"], "cannot run over an endpoint"),
+    (["--endpoint", "http://127.0.0.1:1/v1", "--steer", "loop", "--policy", "entropy_pause"],
+     "cannot run over an endpoint with the s1 loop"),
     (["--endpoint", "http://127.0.0.1:1/v1", "--concurrency", "0"], "--concurrency must be >= 1"),
 ])
 def test_bad_sweep_endpoint_options_exit_2_and_write_nothing(args, message, tmp_path):

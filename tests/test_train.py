@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import ponder
-from ponder.lab.train.problems import Addition, Multiplication, ThreeSum, completion, thinking
+from ponder.lab.train.problems import Addition, Multiplication, ThreeSum
+from ponder.lab.train.traces import completion, text_of, thinking
 from ponder.lab.train.vocab import encode, hf_tokenizer
 
 
@@ -47,13 +48,16 @@ def test_three_sum_is_balanced_and_right():
 def test_formats_share_prompt_and_answer_and_differ_in_thinking():
     r = random.Random(2)
     p = Addition(3).sample(r)
-    cot = thinking(p, "cot", r)
-    assert thinking(p, "direct", r) == ""
-    assert thinking(p, "filler", r) == "." * len(cot)
-    assert len(encode(thinking(p, "pause", r))) == len(encode(cot))
-    verify = [thinking(p, "verify", random.Random(s)) for s in range(40)]
+    cot = text_of(thinking(p, "cot", r))
+    assert thinking(p, "direct", r) == []
+    assert text_of(thinking(p, "filler", r)) == "." * len(cot)
+    assert thinking(p, "pause", r) == [("<pause>" * len(cot), False)]  # seen, never learned
+    assert len(encode(text_of(thinking(p, "pause", r)))) == len(encode(cot))
+    verify = [text_of(thinking(p, "verify", random.Random(s))) for s in range(40)]
     assert any("Wait\n" in v for v in verify) and any(v == cot for v in verify)
-    assert completion(p, "cot", r).endswith(f"</think>\nFinal Answer: {p.answer}<eos>")
+    assert text_of(completion(p, "cot", r)).endswith(f"</think>\nFinal Answer: {p.answer}<eos>")
+    mixed = {text_of(completion(p, "cot+filler", random.Random(s))).startswith(".") for s in range(20)}
+    assert mixed == {True, False}  # a mix draws each trace from one of its parts
 
 
 def test_the_saved_tokenizer_matches_the_training_encoding():
@@ -65,6 +69,8 @@ def test_the_saved_tokenizer_matches_the_training_encoding():
     (["--task", "sorting"], "unknown training task 'sorting'"),
     (["--steps", "0"], "--steps must be at least 1"),
     (["--format", "poetry"], "unknown trace format 'poetry'"),
+    (["--format", "cot+poetry"], "unknown trace format 'cot+poetry'"),
+    (["--task", "3sum", "--format", "recheck"], "the recheck format checks columns"),
 ])
 def test_bad_configs_exit_2(tmp_path, args, message):
     run = ponder_cli("lab", "train", "--out", str(tmp_path / "m"), *args)

@@ -97,3 +97,29 @@ def thinking_from_options(options: Mapping[str, Any]):
         policies.append(EntropyPause(o["entropy_pause"], o["varentropy_max"], o["entropy_text"],
                                      o["entropy_cooldown"], o["entropy_max"]))
     return policies
+
+
+def options_for(policies) -> dict[str, Any]:
+    """The flat options that ask for these policies: what ``thinking_from_options`` turns back into them."""
+    from .policies import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
+    from .policies.chain import CloseOnEos
+
+    found: dict[str, Any] = {}
+    for p in policies:
+        if isinstance(p, Budget):
+            found.update(min_think=p.min_tokens, max_think=p.max_tokens, wait=list(p.wait), max_waits=p.max_waits,
+                         wrap_up=p.wrap_up)
+        elif isinstance(p, Prefix):
+            found["prefix"] = p.text
+        elif isinstance(p, NoThinking) and not p.text:
+            found["no_think"] = True
+        elif isinstance(p, Filler):
+            found.update(filler=p.count, filler_text=p.text, filler_where=p.where)
+        elif isinstance(p, Pause):
+            found.update(pause=p.count, pause_text=p.text, pause_every=p.every)
+        elif isinstance(p, EntropyPause) and p.phase == "thinking":
+            found.update(entropy_pause=p.threshold, varentropy_max=p.varentropy_max, entropy_text=p.text,
+                         entropy_cooldown=p.cooldown, entropy_max=p.max_insertions)
+        elif not isinstance(p, CloseOnEos):
+            raise PonderError(f"{p!r} has no flat options: it cannot be sent to an engine")
+    return {k: v for k, v in found.items() if v is not None}

@@ -31,3 +31,23 @@ def test_sweep_with_eight_in_flight_against_vllm(plain_server, tmp_path):
     rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
     assert len(rows) == 4 * 5 and all(r["within_budget"] for r in rows)
     assert (out / "accuracy.png").exists()
+
+
+def test_a_sweep_through_the_plugin_runs_every_policy_in_the_engine(plugin_server, tmp_path):
+    out = tmp_path / "sweep"
+    run = subprocess.run(
+        [sys.executable, "-m", "ponder.cli", "sweep", "--endpoint", plugin_server, "--model", "smollm2",
+         "--task", "addition", "--n", "3", "--policy", "budget,cap,entropy_pause,filler,no_thinking",
+         "--budgets", "0,16", "--format", "s1", "--concurrency", "8", "--no-progress", "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 * 9
+    for r in rows:
+        if r["policy"] in ("budget", "filler"):
+            assert r["thinking_tokens"] == r["budget"], r
+        elif r["policy"] in ("cap", "entropy_pause"):
+            assert r["thinking_tokens"] <= r["budget"], r
+        else:
+            assert r["thinking_tokens"] == 0
+    assert all(r["thinking"] == "." * 16 for r in rows if r["setting"] == "filler@16")

@@ -28,16 +28,24 @@ def register(sub) -> None:
                    help=f"methods from {', '.join(METHODS)} (default: {','.join(d.policies)})")
     p.add_argument("--budgets", type=int_list, default=d.budgets, metavar="B[,B...]",
                    help=f"thinking budgets, increasing (default: {','.join(map(str, d.budgets))})")
+    p.add_argument("--waits", type=int_list, default=d.waits, metavar="W[,W...]",
+                   help=f"numbers of forced waits for the waits method (default: {','.join(map(str, d.waits))})")
     p.add_argument("--n", type=int, default=d.n, help=f"items (default: {d.n})")
     p.add_argument("--samples", type=int, default=d.samples, help="generations per item and setting")
     p.add_argument("--seed", type=int, default=d.seed, help="task and sampling seed")
     p.add_argument("--out", default="runs/sweep", help="output folder; rerun to resume (default: runs/sweep)")
     p.add_argument("--model", help="GGUF file, HF folder, or smollm2 for the embedded SmolLM2-135M-Instruct "
                                     f"(default: {d.model}); with --endpoint, the served model's name")
-    p.add_argument("--endpoint", metavar="URL", help="drive an OpenAI-compatible server (e.g. vLLM at "
-                                                      "http://127.0.0.1:8000/v1) with the s1 loop")
+    p.add_argument("--endpoint", metavar="URL[,URL...]",
+                   help="run on OpenAI-compatible servers (e.g. vLLM at http://127.0.0.1:8000/v1; several URLs: "
+                        "replicas of one model, the work spread over them)")
+    p.add_argument("--steer", default="auto", choices=["auto", "plugin", "loop"],
+                   help="with --endpoint: ponder's vLLM plugin steers inside the engine (every policy), or the s1 "
+                        "loop drives any server; auto asks each server (default: auto)")
     p.add_argument("--concurrency", type=int, default=1, metavar="C",
-                   help="with --endpoint: generations kept in flight (default: 1)")
+                   help="with --endpoint: generations kept in flight on each server (default: 1)")
+    p.add_argument("--batch-size", type=int, metavar="B", help="local model: generations per forward pass "
+                   "(default: what suits the model; 1 is the exact, reproducible mode)")
     p.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
     p.add_argument("--format", default=d.format, help="think format: think or s1")
     p.add_argument("--temperature", type=float, default=d.temperature)
@@ -57,13 +65,15 @@ def register(sub) -> None:
 
 
 def register_train(lab) -> None:
-    from .train.problems import FORMATS, TASKS
+    from .train.problems import TASKS
+    from .train.traces import FORMATS
     from .train.trainer import TrainConfig
 
     d = TrainConfig()
     t = lab.add_parser("train", help="train a small model from scratch on a synthetic task (CPU)")
     t.add_argument("--task", default=d.task, help=f"one of {', '.join(TASKS)} (default: {d.task})")
-    t.add_argument("--format", default=d.format, help=f"trace format: {', '.join(FORMATS)} (default: {d.format})")
+    t.add_argument("--format", default=d.format,
+                   help=f"trace format: {', '.join(FORMATS)}, or a mix such as cot+filler (default: {d.format})")
     t.add_argument("--difficulty", type=int, help="digits (addition, multiplication) or list length (3sum)")
     t.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default: {d.steps})")
     t.add_argument("--batch", type=int, default=d.batch)
@@ -100,14 +110,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import SweepConfig, run_sweep
 
     config = SweepConfig(
-        task=args.task, policies=args.policy, budgets=args.budgets, n=args.n, samples=args.samples,
+        task=args.task, policies=args.policy, budgets=args.budgets, waits=args.waits, n=args.n, samples=args.samples,
         seed=args.seed, model=args.model if args.model or args.endpoint else SweepConfig().model,
-        backend=args.backend, format=args.format, endpoint=args.endpoint,
+        backend=args.backend, format=args.format, endpoint=args.endpoint, steer=args.steer,
         temperature=args.temperature, top_p=args.top_p, price_input=args.price_input,
         price_output=args.price_output,
     )
     try:
-        run_sweep(config, args.out, progress=not args.no_progress, concurrency=args.concurrency)
+        run_sweep(config, args.out, progress=not args.no_progress, concurrency=args.concurrency,
+                  batch_size=args.batch_size)
     except KeyboardInterrupt:
         print(f"ponder: interrupted; the rows written so far are in {args.out}: run the same command to resume",
               file=sys.stderr)

@@ -46,6 +46,7 @@ class SettingSummary:
     thinking_p10: float
     thinking_p90: float
     completion_mean: float
+    waits_mean: float
     tokens_per_correct: float | None
     cost: float | None
     cost_per_correct: float | None
@@ -71,6 +72,7 @@ def summarise(rows: Sequence[dict]) -> SettingSummary:
         ci_low=low, ci_high=high, thinking_mean=mean(thinking), thinking_median=median(thinking),
         thinking_p10=quantile(thinking, 0.1), thinking_p90=quantile(thinking, 0.9),
         completion_mean=mean(completion),
+        waits_mean=mean(r.get("waits", 0) for r in rows),
         tokens_per_correct=sum(completion) / correct if correct else None,
         cost=sum(costs) if costs else None,
         cost_per_correct=sum(costs) / correct if costs and correct else None,

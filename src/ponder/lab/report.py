@@ -15,7 +15,7 @@ from statistics import mean
 from ..errors import PonderError
 from .metrics import S1Metrics, SettingSummary, s1_metrics, summarise
 
-COLUMNS = ["setting", "n", "accuracy", "ci95", "thinking mean", "thinking p10-p90", "tokens/correct",
+COLUMNS = ["setting", "n", "accuracy", "ci95", "thinking mean", "thinking p10-p90", "waits", "tokens/correct",
            "cost/correct", "s/answer"]
 
 
@@ -28,7 +28,7 @@ class Report:
     def rows(self) -> list[list[str]]:
         return [[
             s.label, str(s.n), f"{s.accuracy:.1%}", f"{s.ci_low:.0%}-{s.ci_high:.0%}", f"{s.thinking_mean:.1f}",
-            f"{s.thinking_p10:.0f}-{s.thinking_p90:.0f}",
+            f"{s.thinking_p10:.0f}-{s.thinking_p90:.0f}", f"{s.waits_mean:.1f}",
             "-" if s.tokens_per_correct is None else f"{s.tokens_per_correct:.0f}",
             "-" if s.cost_per_correct is None else f"${s.cost_per_correct:.6f}",
             f"{s.seconds_mean:.2f}",
@@ -123,6 +123,35 @@ def plot_accuracy(report: Report, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_waits(report: Report, path: Path) -> bool:
+    """Accuracy against the number of forced waits (s1's extrapolation), if the sweep has the waits method."""
+    group = sorted((s for s in report.settings if s.policy == "waits"), key=lambda s: s.budget)
+    if not group:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    x, y = [s.budget for s in group], [100 * s.accuracy for s in group]
+    err = [[100 * (s.accuracy - s.ci_low) for s in group], [100 * (s.ci_high - s.accuracy) for s in group]]
+    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.6)
+    for s in group:
+        ax.annotate(f"{s.thinking_mean:.0f} tok", (s.budget, 100 * s.accuracy), textcoords="offset points",
+                    xytext=(0, -16), ha="center", fontsize=7, color="#555")
+    ax.set_xticks(x)
+    ax.set_xlabel("forced waits (the model may not end its thinking before them)")
+    ax.set_ylabel("accuracy (%), 95% Wilson interval")
+    ax.set_ylim(-2, 102)
+    ax.set_title(f"accuracy against waits · {report.title}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
 def plot_tokens(report: Report, rows: list[dict], path: Path) -> None:
     """The distribution of thinking tokens in each setting."""
     import matplotlib
@@ -188,7 +217,11 @@ def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
     )
     plot_accuracy(report, paths["plot"])
     plot_tokens(report, rows, paths["tokens"])
-    paths["html"] = write_html(report, folder, [paths["plot"], paths["tokens"]])
+    images = [paths["plot"], paths["tokens"]]
+    if plot_waits(report, folder / "waits.png"):
+        paths["waits"] = folder / "waits.png"
+        images.insert(1, paths["waits"])
+    paths["html"] = write_html(report, folder, images)
     text = "\n\n".join([report.title, text_table(COLUMNS, report.rows()),
                         text_table(METHOD_COLUMNS, report.method_rows())])
     return text, paths

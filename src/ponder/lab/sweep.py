@@ -9,47 +9,29 @@ runs only what is missing, so every (item, setting, sample) ends with one row.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from ..errors import PonderError
-from ..policies import Budget, EntropyPause, Filler, NoThinking, Prefix
 from ..result import price
+from .methods import METHODS
 from .tasks import Item, extract, get_task, grade
 
 ANSWER_ALLOWANCE = 96  # tokens for the marker, the lead and a short answer after the thinking
+WAITS = tuple(range(8))
 
-
-@dataclass(frozen=True)
-class Method:
-    """How a sweep policy turns a budget into thinking policies, and the thinking range it asks for."""
-
-    build: Callable[[int], list]
-    asked: Callable[[int], tuple[int, int]]
-    uses_budget: bool = True
-
-
-METHODS = {
-    "budget": Method(lambda b: [Budget(min_tokens=b, max_tokens=b)], lambda b: (b, b)),
-    "cap": Method(lambda b: [Budget(max_tokens=b)], lambda b: (0, b)),
-    "min": Method(lambda b: [Budget(min_tokens=b)], lambda b: (b, 1 << 30)),  # waits only, never cut
-    "prefix": Method(lambda b: [Prefix("Ok, so"), Budget(max_tokens=b)], lambda b: (0, b)),
-    "filler": Method(lambda b: [Filler(count=b)] if b else [NoThinking()], lambda b: (b, b)),
-    "entropy_pause": Method(lambda b: [EntropyPause(threshold=2.5), Budget(max_tokens=b)], lambda b: (0, b)),
-    "no_thinking": Method(lambda b: [NoThinking()], lambda b: (0, 0), uses_budget=False),
-}
 
 @dataclass(frozen=True)
 class SweepConfig:
     """What a sweep runs. Two runs into one folder must have equal configs."""
 
     task: str = "tiny-addition"
-    policies: tuple[str, ...] = ("cap", "budget", "min", "no_thinking")
+    policies: tuple[str, ...] = ("cap", "budget", "waits", "no_thinking")
     budgets: tuple[int, ...] = (0, 8, 16, 24, 32, 48, 64)
+    waits: tuple[int, ...] = WAITS  # the numbers of forced waits the waits method sweeps
     n: int = 60
     samples: int = 1
     seed: int = 0
@@ -61,13 +43,16 @@ class SweepConfig:
     price_input: float | None = None  # dollars per million prompt tokens
     price_output: float | None = None  # dollars per million completion tokens (thinking included)
     answer_tokens: int = ANSWER_ALLOWANCE
-    # an OpenAI-compatible server to drive with the s1 loop instead of a local model; where it runs is not
-    # what is measured, so a sweep resumes against the same model served elsewhere
+    # OpenAI-compatible servers (comma-separated replicas of one model) to run the sweep on instead of a local
+    # model, and how to steer them (ponder's vLLM plugin or the s1 loop); where and how it runs is not what is
+    # measured, so a sweep resumes against the same model served elsewhere
     endpoint: str | None = field(default=None, compare=False)
+    steer: str = field(default="auto", compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policies", tuple(p.replace("-", "_") for p in self.policies))
         object.__setattr__(self, "budgets", tuple(self.budgets))
+        object.__setattr__(self, "waits", tuple(self.waits))
         unknown = [p for p in self.policies if p not in METHODS]
         if unknown:
             raise PonderError(f"unknown sweep policy {', '.join(unknown)}: choose from {', '.join(METHODS)}")
@@ -77,22 +62,33 @@ class SweepConfig:
             raise PonderError(f"budgets must be token counts >= 0, got {list(self.budgets)}")
         if any(later <= earlier for earlier, later in zip(self.budgets, self.budgets[1:])):
             raise PonderError(f"budgets must be strictly increasing, got {list(self.budgets)}: sort them")
+        if not self.waits or any(w < 0 for w in self.waits) or list(self.waits) != sorted(set(self.waits)):
+            raise PonderError(f"waits must be increasing counts >= 0, got {list(self.waits)}")
         if self.n < 1 or self.samples < 1:
             raise PonderError("--n and --samples must be >= 1")
         if self.endpoint is not None:
             from ..remote import Endpoint, RemotePlan
+            from .fleet import STEERS
 
-            Endpoint(self.endpoint)  # a bad URL fails here, before any folder is written
+            for url in self.endpoints:
+                Endpoint(url)  # a bad URL fails here, before any folder is written
+            if self.steer not in STEERS:
+                raise PonderError(f"unknown --steer {self.steer!r}: choose one of {', '.join(STEERS)}")
             remote = [name for name, m in METHODS.items() if RemotePlan.supports(m.build(1))]
             unsupported = [p for p in self.policies if p not in remote]
-            if unsupported:
-                raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint: "
-                                  f"choose from {', '.join(remote)}")
+            if unsupported and self.steer == "loop":
+                raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint with the s1 loop: "
+                                  f"choose from {', '.join(remote)}, or a vLLM server with ponder's plugin")
         if self.samples > 1 and self.temperature == 0:
             raise PonderError("--samples above 1 repeats the same greedy answer: set --temperature above 0")
 
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(url.strip() for url in (self.endpoint or "").split(",") if url.strip())
+
     def settings(self) -> list[tuple[str, int | None]]:
-        return [(p, b) for p in self.policies for b in (self.budgets if METHODS[p].uses_budget else (None,))]
+        values = {"budget": self.budgets, "waits": self.waits, None: (None,)}
+        return [(p, b) for p in self.policies for b in values[METHODS[p].parameter]]
 
     def fingerprint(self) -> str:
         identity = {k: v for k, v in asdict(self).items() if self.__dataclass_fields__[k].compare}
@@ -121,9 +117,9 @@ class SweepFolder:
         return self.path / "rows.jsonl"
 
     @classmethod
-    def open(cls, path: str | os.PathLike, config: SweepConfig) -> "SweepFolder":
+    def check(cls, path: str | os.PathLike, config: SweepConfig) -> "SweepFolder":
+        """The folder as it is, refused if it holds another sweep; nothing is written."""
         folder = cls(Path(path), config)
-        folder.path.mkdir(parents=True, exist_ok=True)
         saved = folder.path / "sweep.json"
         if saved.exists():
             other = SweepConfig.from_dict(json.loads(saved.read_text())["config"])
@@ -134,10 +130,17 @@ class SweepFolder:
                                   "rerun with the same settings to resume, or choose another --out")
         elif folder.rows_path.exists() and folder.rows_path.stat().st_size:
             raise PonderError(f"{path} holds rows but no sweep.json: choose another --out")
-        else:
-            saved.write_text(json.dumps({"sweep": config.fingerprint(), "config": asdict(config)}, indent=2))
-        folder.done = {row_key(r) for r in folder.read_rows(repair=True)}
+        folder.done = {row_key(r) for r in folder.read_rows()}
         return folder
+
+    def open(self) -> None:
+        """Make the folder ready to take rows: its sweep.json written, a partial last row (a killed write) cut."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        saved = self.path / "sweep.json"
+        if not saved.exists():
+            saved.write_text(json.dumps({"sweep": self.config.fingerprint(), "config": asdict(self.config)},
+                                        indent=2))
+        self.read_rows(repair=True)
 
     def read_rows(self, repair: bool = False) -> list[dict]:
         """The complete rows; with ``repair``, a partial last line (a killed write) is cut off."""
@@ -168,23 +171,22 @@ def todo(config: SweepConfig, items: list[Item], done: set) -> Iterator[tuple[It
                     yield item, policy, budget, sample
 
 
-def run_one(target, config: SweepConfig, item: Item, policy: str, budget: int | None, sample: int) -> dict:
-    """One generation and its row; ``target`` is a loaded backend or, for an endpoint, its client."""
-    from ..api import generate
-
+def request_for(config: SweepConfig, item: Item, policy: str, budget: int | None, sample: int) -> dict:
+    """``generate``'s arguments for one generation of the sweep."""
     method = METHODS[policy]
     b = budget or 0
-    remote = config.endpoint is not None
-    result = generate(
-        item.prompt(), model=config.model if remote else target, endpoint=target if remote else None,
-        thinking=method.build(b), format=config.format,
-        max_tokens=2 * b + config.answer_tokens,  # room past b for methods that only set a minimum
-        temperature=config.temperature, top_p=config.top_p,
-        seed=config.seed * 1000 + sample,
-    )
+    return dict(prompt=item.prompt(), thinking=method.build(b), format=config.format,
+                max_tokens=method.room(b) + config.answer_tokens, temperature=config.temperature,
+                top_p=config.top_p, seed=config.seed * 1000 + sample)
+
+
+def row_for(config: SweepConfig, job: tuple, result) -> dict:
+    """The JSONL row of one finished generation."""
+    item, policy, budget, sample = job
     u = result.usage
     prediction = extract(result.answer, item.kind)
-    low, high = method.asked(b)
+    low, high = METHODS[policy].asked(budget or 0)
+    measured = result.waits if METHODS[policy].measure == "waits" else u.thinking_tokens
     cost = price(u.prompt_tokens, u.completion_tokens, config.price_input, config.price_output)
     return {
         "sweep": config.fingerprint(), "task": config.task, "item": item.id, "setting": label(policy, budget),
@@ -193,38 +195,43 @@ def run_one(target, config: SweepConfig, item: Item, policy: str, budget: int | 
         "prompt_tokens": u.prompt_tokens, "thinking_tokens": u.thinking_tokens,
         "thinking_injected": u.thinking_injected, "answer_tokens": u.answer_tokens,
         "completion_tokens": u.completion_tokens, "waits": result.waits, "capped": result.capped,
-        "finish_reason": result.finish_reason, "within_budget": low <= u.thinking_tokens <= high,
+        "finish_reason": result.finish_reason, "within_budget": low <= measured <= high,
         "seconds": round(result.prefill_seconds + result.decode_seconds, 4), "cost": cost,
         "thinking": result.thinking, "answer": result.answer,
     }
 
 
-def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True,
-              concurrency: int = 1) -> SweepFolder:
+def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True, concurrency: int = 1,
+              batch_size: int | None = None) -> SweepFolder:
     """Run what is missing in ``out``; returns the folder (rows written as they come).
 
-    Against an endpoint, ``concurrency`` generations are kept in flight so a
-    batching server stays busy. When one fails for good, the ones in flight
-    still finish and are written, then the error is raised.
+    A local model decodes ``batch_size`` generations per forward pass (default:
+    what suits the model; 1 is the exact, reproducible mode). Against an
+    endpoint, ``concurrency`` generations are kept in flight so a batching
+    server stays busy; when one fails for good, the ones in flight still finish
+    and are written, then the error is raised.
     """
     from tqdm import tqdm
 
     if concurrency < 1:
         raise PonderError(f"--concurrency must be >= 1, got {concurrency}")
     if concurrency > 1 and config.endpoint is None:
-        raise PonderError("--concurrency needs --endpoint: a local model runs one generation at a time")
-    folder = SweepFolder.open(out, config)
-    items = list(get_task(config.task).items(config.n, config.seed))
+        raise PonderError("--concurrency needs --endpoint: a local model batches with --batch-size")
+    if batch_size is not None and batch_size < 1:
+        raise PonderError(f"--batch-size must be >= 1, got {batch_size}")
+    folder = SweepFolder.check(out, config)  # everything is checked (the task, the model, the servers) before
+    items = list(get_task(config.task).items(config.n, config.seed))  # anything is written
     total = len(items) * len(config.settings()) * config.samples
     work = list(todo(config, items, folder.done))
     if not work:
         return folder
     target = sweep_target(config)
+    folder.open()
     with open(folder.rows_path, "a", encoding="utf-8") as rows, tqdm(
         total=total, initial=total - len(work), unit="gen", desc=f"sweep {config.task}", disable=not progress,
         dynamic_ncols=True,
     ) as bar:
-        for row in in_flight(lambda job: run_one(target, config, *job), work, concurrency):
+        for row in generations(config, target, work, concurrency, batch_size):
             rows.write(json.dumps(row, ensure_ascii=False) + "\n")
             rows.flush()
             folder.done.add(row_key(row))
@@ -233,38 +240,45 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True
     return folder
 
 
-def sweep_target(config: SweepConfig):
-    """The loaded local model, or a client for the endpoint."""
-    if config.endpoint is not None:
-        from ..remote import client_for
+def generations(config: SweepConfig, target, work: list, concurrency: int, batch_size: int | None) -> Iterator[dict]:
+    """The rows of ``work``, as each generation ends: batched on a local model, spread over servers otherwise."""
+    from ..api import generate_many
 
-        return client_for(config.endpoint, config.model)
+    if config.endpoint is None:
+        requests = (request_for(config, *job) for job in work)
+        size = batch_size or getattr(target, "batch_rows", 1)
+        for index, result in generate_many(requests, model=target, batch_size=size):
+            yield row_for(config, work[index], result)
+        return
+    from .fleet import spread
+
+    yield from spread(lambda job, replica: row_for(config, job, on_replica(config, job, replica)), work, target,
+                      concurrency)
+
+
+def on_replica(config: SweepConfig, job: tuple, replica):
+    """One generation on a server: steered by its plugin, or by the s1 loop."""
+    from ..api import build_prompt, generate
+    from ..formats import get_format
+    from ..remote import ChatML
+    from ..remote.steered import generate_steered
+
+    request = request_for(config, *job)
+    if not replica.plugin:
+        return generate(request.pop("prompt"), model=config.model, endpoint=replica.client, **request)
+    fmt = get_format(config.format)
+    return generate_steered(build_prompt(ChatML(), request["prompt"], fmt), replica.client, request["thinking"],
+                            fmt, request["max_tokens"], dict(temperature=config.temperature, top_p=config.top_p,
+                                                             seed=request["seed"]))
+
+
+def sweep_target(config: SweepConfig):
+    """The loaded local model, or the replicas to spread the work over (each asked how it can be steered)."""
+    if config.endpoint is not None:
+        from .fleet import connect
+
+        return connect(config.endpoints, config.model, config.steer,
+                       [METHODS[p].build(b or 0) for p, b in config.settings()])
     from ..backends import load_backend
 
     return load_backend(config.model, config.backend)
-
-
-def in_flight(run: Callable, jobs: list, concurrency: int) -> Iterator:
-    """``run(job)`` for every job with up to ``concurrency`` running, results as they finish.
-
-    After a failure no new job starts; those running finish and are yielded, then the first error is raised.
-    """
-    if concurrency == 1:
-        yield from map(run, jobs)
-        return
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    queue, failure = iter(jobs), None
-    with ThreadPoolExecutor(concurrency) as pool:
-        running = {pool.submit(run, job) for job in itertools.islice(queue, concurrency)}
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future.exception() is not None:
-                    failure = failure or future.exception()
-                    continue
-                yield future.result()
-                if failure is None:
-                    running |= {pool.submit(run, job) for job in itertools.islice(queue, 1)}
-    if failure is not None:
-        raise failure

@@ -1,20 +1,21 @@
-"""Seeded problems for the tiny models, with worked steps, and the trace formats trained on them.
+"""Seeded problems for the tiny models, with worked steps, and the split that keeps evaluation items unseen.
 
-A trace is what follows the prompt "QUESTION\n<think>\n": the thinking, "</think>",
-"\nFinal Answer: ANSWER" and the end token. Every format of a task has the same
-prompt and answer; they differ only in what fills the thinking.
+Every task's problem space is split by a hash of the question: about one
+question in ten is held out. Training draws only from the rest, evaluation
+(the sweep's ``tiny-*`` tasks, the experiments) only from the held-out part,
+so no reported accuracy comes from an item the model was trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from itertools import combinations
 
 from ...errors import PonderError
 
-THINK, END, PAUSE, EOS = "<think>", "</think>", "<pause>", "<eos>"
-FORMATS = ("cot", "direct", "filler", "pause", "verify")
+HELD_OUT = 10  # one question in HELD_OUT belongs to the held-out split
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,32 @@ class Problem:
     wrong: str = ""  # a plausible wrong version of the last step, for verify traces
 
 
+def held_out(question: str) -> bool:
+    """Whether a question belongs to the held-out (evaluation) split: a fixed hash, the same on every machine."""
+    digest = hashlib.blake2b(question.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % HELD_OUT == 0
+
+
+def draw(task, r: random.Random, evaluation: bool = False) -> Problem:
+    """A problem from the training split, or with ``evaluation`` from the held-out split."""
+    while True:
+        problem = task.sample(r)
+        if held_out(problem.question) == evaluation:
+            return problem
+
+
 def digits_of(n: int) -> list[int]:
     return [int(c) for c in reversed(str(n))]
+
+
+def column_totals(problem: Problem) -> list[int]:
+    """The total of each column, least significant first, for tasks whose steps end in "=TOTAL"."""
+    return [int(step.rstrip("\n").split("=")[1]) for step in problem.steps]
+
+
+def number(r: random.Random, digits: int) -> int:
+    """A number of exactly ``digits`` digits, so that columns line up the same way in every problem."""
+    return r.randint(10 ** (digits - 1) if digits > 1 else 0, 10**digits - 1)
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,7 @@ class Addition:
     digits: int = 3
 
     def sample(self, r: random.Random) -> Problem:
-        a, b = (r.randint(0, 10**self.digits - 1) for _ in range(2))
+        a, b = number(r, self.digits), number(r, self.digits)
         steps, carry = [], 0
         da, db = digits_of(a), digits_of(b)
         for i in range(self.digits):
@@ -55,7 +80,7 @@ class Multiplication:
     digits: int = 2
 
     def sample(self, r: random.Random) -> Problem:
-        a, b = r.randint(0, 10**self.digits - 1), r.randint(2, 9)
+        a, b = number(r, self.digits), r.randint(2, 9)
         steps, carry = [], 0
         da = digits_of(a)
         for i in range(self.digits):
@@ -88,8 +113,52 @@ class ThreeSum:
         return Problem(" ".join(map(str, xs)), steps, answer, steps[-1][:-2] + str((int(steps[-1][-2]) + 5) % 10) + "\n")
 
 
-TASKS = {"addition": Addition, "multiplication": Multiplication, "3sum": ThreeSum}
-KNOBS = {"addition": "digits", "multiplication": "digits", "3sum": "n"}
+@dataclass(frozen=True)
+class VectorThreeSum:
+    """Do three of ``n`` vectors of ``dim`` digits sum to zero mod 10 in every coordinate (arXiv 2404.15758)?
+
+    As in the paper, half the problems hold such a triple and the others are near
+    misses: a true triple with one coordinate changed, so no shortcut tells them
+    apart. The steps are the paper's parallelizable chain of thought: for every
+    pair (i, j) in a fixed order, the vector that would complete it and whether a
+    later vector is that one ("y") or not ("n"). A step depends on its position
+    only, never on the steps before it, which is what lets filler stand in for it.
+    """
+
+    n: int = 6
+    dim: int = 2
+
+    def sample(self, r: random.Random) -> Problem:
+        want = r.random() < 0.5
+        while True:
+            vectors = self._near_triple(r, corrupt=not want)
+            if self.found(vectors) == want:
+                break
+        steps = []
+        for i, j in combinations(range(self.n), 2):
+            need = tuple((-vectors[i][d] - vectors[j][d]) % 10 for d in range(self.dim))
+            hit = any(vectors[k] == need for k in range(j + 1, self.n))
+            steps.append("".join(map(str, need)) + ("y" if hit else "n") + " ")
+        question = " ".join("".join(map(str, v)) for v in vectors)
+        return Problem(question, tuple(steps), "yes" if want else "no")
+
+    def _near_triple(self, r: random.Random, corrupt: bool) -> list[tuple[int, ...]]:
+        a, b = (tuple(r.randint(0, 9) for _ in range(self.dim)) for _ in range(2))
+        c = [(-x - y) % 10 for x, y in zip(a, b)]
+        if corrupt:
+            d = r.randrange(self.dim)
+            c[d] = (c[d] + r.randint(1, 9)) % 10
+        vectors = [a, b, tuple(c)] + [tuple(r.randint(0, 9) for _ in range(self.dim)) for _ in range(self.n - 3)]
+        r.shuffle(vectors)
+        return vectors
+
+    def found(self, vectors) -> bool:
+        return any(all(sum(v[d] for v in t) % 10 == 0 for d in range(self.dim)) for t in combinations(vectors, 3))
+
+
+TASKS = {"addition": Addition, "multiplication": Multiplication, "3sum": ThreeSum, "3sum-vectors": VectorThreeSum}
+KNOBS = {"addition": "digits", "multiplication": "digits", "3sum": "n", "3sum-vectors": "n"}
+COLUMN_TASKS = ("addition", "multiplication")  # tasks whose steps are column totals (the recheck format)
 
 
 def make_task(name: str, difficulty: int | None = None):
@@ -97,34 +166,3 @@ def make_task(name: str, difficulty: int | None = None):
         raise PonderError(f"unknown training task {name!r}: choose one of {', '.join(TASKS)}")
     cls = TASKS[name]
     return cls() if difficulty is None else cls(**{KNOBS[name]: difficulty})
-
-
-def thinking(problem: Problem, fmt: str, r: random.Random) -> str:
-    """The thinking of one trace in format ``fmt``."""
-    cot = "".join(problem.steps)
-    if fmt == "cot":
-        return cot
-    if fmt == "direct":
-        return ""
-    if fmt == "filler":
-        return "." * len(cot)
-    if fmt == "pause":
-        return PAUSE * len(cot)
-    if fmt == "verify":
-        head = "".join(problem.steps[:-1])
-        roll = r.random()
-        if roll < 0.3:  # a slip in the last step, caught by a re-check
-            return head + problem.wrong + "Wait\n" + problem.steps[-1]
-        if roll < 0.5:  # a re-check that confirms
-            return cot + "Wait\n" + problem.steps[-1]
-        return cot
-    raise PonderError(f"unknown trace format {fmt!r}: choose one of {', '.join(FORMATS)}")
-
-
-def prompt(problem: Problem) -> str:
-    """What ponder sends for this problem (no chat template: the question, then the opened thinking)."""
-    return f"{problem.question}\n{THINK}\n"
-
-
-def completion(problem: Problem, fmt: str, r: random.Random) -> str:
-    return f"{thinking(problem, fmt, r)}{END}\nFinal Answer: {problem.answer}{EOS}"

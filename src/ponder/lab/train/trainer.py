@@ -14,10 +14,12 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ...errors import PonderError
-from .problems import FORMATS, completion, make_task, prompt
+from .problems import COLUMN_TASKS, draw, make_task
+from .traces import check_format, completion, prompt
 from .vocab import IDS, TOKENS, encode, hf_tokenizer
 
 CHECKPOINT = "checkpoint.pt"
@@ -44,8 +46,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         make_task(self.task, self.difficulty)  # raises on an unknown task
-        if self.format not in FORMATS:
-            raise PonderError(f"unknown trace format {self.format!r}: choose one of {', '.join(FORMATS)}")
+        if "recheck" in check_format(self.format) and self.task not in COLUMN_TASKS:
+            raise PonderError(f"the recheck format checks columns: train it on {' or '.join(COLUMN_TASKS)}")
         if self.steps < 1:
             raise PonderError(f"--steps must be at least 1, got {self.steps}")
         if self.threads < 1:
@@ -68,17 +70,36 @@ def model_config(cfg: TrainConfig, max_len: int):
     )
 
 
+POOL = 4  # batches drawn together and split by length, so that a batch pads little
+
+
+@lru_cache(maxsize=2)
+def pool_rows(cfg: TrainConfig, index: int) -> tuple[tuple[list[int], list[int]], ...]:
+    """POOL batches of (ids, labels) rows, shortest first; labels are -100 where nothing is learned.
+
+    Problems come from the training split only: no evaluation item is ever trained on.
+    """
+    task = make_task(cfg.task, cfg.difficulty)
+    r = random.Random(f"{cfg.seed}:{index}")
+    rows = []
+    for _ in range(POOL * cfg.batch):
+        problem = draw(task, r)
+        ids = encode(prompt(problem))
+        labels = [-100] * len(ids)
+        for text, learned in completion(problem, cfg.format, r):
+            piece = encode(text)
+            ids += piece
+            labels += piece if learned else [-100] * len(piece)
+        rows.append((ids, labels))
+    return tuple(sorted(rows, key=lambda row: len(row[0])))
+
+
 def batch_for(cfg: TrainConfig, step: int):
-    """(input ids, labels) for one step: prompts padded right, loss on the completion only."""
+    """(input ids, labels) tensors for one step: a length-sorted slice of its pool, padded right."""
     import torch
 
-    task = make_task(cfg.task, cfg.difficulty)
-    r = random.Random(f"{cfg.seed}:{step}")
-    rows = []
-    for _ in range(cfg.batch):
-        problem = task.sample(r)
-        head, tail = encode(prompt(problem)), encode(completion(problem, cfg.format, r))
-        rows.append((head + tail, [-100] * len(head) + tail))
+    start = (step % POOL) * cfg.batch
+    rows = pool_rows(cfg, step // POOL)[start: start + cfg.batch]
     width = max(len(ids) for ids, _ in rows)
     pad = IDS["<pad>"]
     ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in rows])
@@ -87,8 +108,8 @@ def batch_for(cfg: TrainConfig, step: int):
 
 
 def max_length(cfg: TrainConfig) -> int:
-    ids, _ = batch_for(cfg, 0)
-    return 2 * ids.shape[1] + 64  # room for injected waits and long budgets at test time
+    longest = max(len(ids) for ids, _ in pool_rows(cfg, 0))
+    return 2 * longest + 64  # room for injected waits and long budgets at test time
 
 
 def open_folder(out: Path, cfg: TrainConfig) -> None:

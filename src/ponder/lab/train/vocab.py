@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-from .problems import END, EOS, PAUSE, THINK
+from .traces import END, EOS, PAUSE, THINK
 
 SPECIALS = ["<pad>", EOS, "<unk>", THINK, END, PAUSE]
 CHARS = list(string.digits + "+-*=:., ?!'\n" + string.ascii_letters)

@@ -1,0 +1,243 @@
+"""Batched decoding, measured side by side in one run and printed as ratios.
+
+Run: ``.venv/bin/python bench/batch.py`` (builds llama.cpp's own server on first use, about 6 minutes:
+``tests/llama_server_tests/build``). Every figure compares two things run here, now, on the same model:
+
+1. ``ponder serve`` against llama.cpp's own server (built from the llama.cpp sources llama-cpp-python
+   vendors), same GGUF (SmolLM2-135M-Instruct Q4_1), same threads, 8 slots each, the same 16 raw text
+   completions of up to 128 tokens, greedy, each prompt different (no prompt cache to reuse): completion
+   tokens/s at 1 client and at 8 clients. Target: ponder >= 0.9x at both.
+2. The README's main job on ponder-tiny (fewer items, same settings): the default batch size against
+   ``--batch-size 1``, generations/s. Target >= 10x.
+3. ``ponder serve`` on ponder-tiny: 8 concurrent clients against 1, aggregate tokens/s. Target >= 4x.
+4. ``ponder serve`` on SmolLM2 (llama.cpp): 8 clients against 1 (from figure 1). Target >= 1.25x.
+5. Batched controlled decoding against a batched plain forward loop over the same rows and tokens
+   (ponder-tiny, 64 rows, a budget that never has to act): time per round. Target <= 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import ponder
+from ponder.backends import default_model_path, physical_cores
+from ponder.batching import Batch, rows_for
+
+ROOT = Path(__file__).resolve().parent.parent
+THREADS = physical_cores()
+SLOTS = 8
+PROMPTS = [f"Chapter {i + 1}. The {s} of the old {t} began on a cold morning, when" for i, (s, t) in enumerate(
+    (s, t) for s in ("story", "history", "journey", "legend") for t in ("harbor", "mill", "library", "bridge"))]
+TOKENS = 128
+CHAT = "/v1/chat/completions"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(port: int, path: str, body: dict | None = None) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    try:
+        conn.request("POST" if body is not None else "GET", path, json.dumps(body) if body is not None else None,
+                     {"Content-Type": "application/json"})
+        res = conn.getresponse()
+        data = res.read()
+        if res.status != 200:
+            raise RuntimeError(f"{path} answered {res.status}: {data[:300]!r}")
+        return json.loads(data or b"{}")
+    finally:
+        conn.close()
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, name: str) -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{name} exited with {proc.returncode}")
+        try:
+            call(port, "/health")
+            return
+        except (OSError, RuntimeError):
+            time.sleep(0.3)
+    raise SystemExit(f"{name} did not start")
+
+
+def start_ponder(model: str | None, *extra: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    args = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--threads", str(THREADS),
+            "--batch-size", str(SLOTS), "--max-queue", "64", *(["--model", model] if model else []), *extra]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_healthy(port, proc, "ponder serve")
+    return proc, port
+
+
+def start_llama_server() -> tuple[subprocess.Popen, int]:
+    binary = subprocess.run([str(ROOT / "tests/llama_server_tests/build")], capture_output=True, text=True,
+                            check=True).stdout.strip().splitlines()[-1]
+    port = free_port()
+    args = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-t", str(THREADS),
+            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * 1024), "--no-warmup"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_healthy(port, proc, "llama-server")
+    return proc, port
+
+
+def throughput(port: int, bodies: list[dict], clients: int, path: str = "/v1/completions") -> tuple[int, float]:
+    """(completion tokens, seconds) for all bodies sent by ``clients`` threads, each request after the last."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        tokens = sum(pool.map(lambda body: call(port, path, body)["usage"]["completion_tokens"], bodies))
+    return tokens, time.perf_counter() - start
+
+
+def raw_bodies(ponder_side: bool) -> list[dict]:
+    common = {"model": "m", "max_tokens": TOKENS, "temperature": 0.0}
+    if ponder_side:
+        return [{**common, "prompt": p, "raw": True} for p in PROMPTS]
+    return [{**common, "prompt": p, "cache_prompt": False} for p in PROMPTS]
+
+
+def figure_servers() -> dict:
+    """Figures 1 and 4: ponder serve against llama-server, 1 and 8 clients."""
+    llama, lport = start_llama_server()
+    mine, pport = start_ponder(None)
+    out = {}
+    try:
+        throughput(lport, raw_bodies(False)[:2], 2), throughput(pport, raw_bodies(True)[:2], 2)  # warm up
+        for clients in (1, SLOTS):
+            for name, port, bodies in (("llama-server", lport, raw_bodies(False)), ("ponder", pport, raw_bodies(True))):
+                tokens, secs = throughput(port, bodies, clients)
+                out[(name, clients)] = tokens / secs
+                print(f"   {name:<13} {clients} client(s): {tokens:5d} tokens in {secs:6.2f} s = "
+                      f"{tokens / secs:6.1f} tokens/s", flush=True)
+    finally:
+        for proc in (llama, mine):
+            proc.terminate()
+            proc.wait(timeout=30)
+    return out
+
+
+def figure_sweep(n: int) -> tuple[float, float]:
+    """Figure 2: the README's main job (n items) at the default batch size and at batch size 1."""
+    from ponder.lab.sweep import SweepConfig, run_sweep
+
+    config = SweepConfig(n=n)
+    rates = []
+    for batch_size in (None, 1):
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            run_sweep(config, out, progress=False, batch_size=batch_size)
+            secs = time.perf_counter() - start
+        total = n * len(config.settings())
+        rates.append(total / secs)
+        print(f"   batch size {batch_size or 'default'}: {total} generations in {secs:6.1f} s = "
+              f"{total / secs:6.1f} generations/s", flush=True)
+    return rates[0], rates[1]
+
+
+def figure_tiny_server() -> tuple[float, float]:
+    """Figure 3: ponder serve on ponder-tiny, 8 clients against 1."""
+    from ponder.lab.tasks import get_task
+
+    items = get_task("tiny-multiplication").items(32, seed=5)
+    bodies = [{"model": "m", "messages": [{"role": "user", "content": i.question}], "max_tokens": 80,
+               "temperature": 0.0, "thinking": {"min_tokens": 40, "max_tokens": 48}} for i in items]
+    proc, port = start_ponder("ponder-tiny", "--batch-size", "64")
+    rates = []
+    try:
+        throughput(port, bodies[:4], 4, CHAT)
+        for clients in (1, SLOTS):
+            tokens, secs = throughput(port, bodies, clients, CHAT)
+            rates.append(tokens / secs)
+            print(f"   {clients} client(s): {tokens} tokens in {secs:6.2f} s = {tokens / secs:7.1f} tokens/s",
+                  flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return rates[0], rates[1]
+
+
+def figure_loop(rows: int = 64, repeats: int = 3) -> float:
+    """Figure 5: controlled batched decoding against a plain batched loop feeding the same tokens."""
+    from ponder.lab.tasks import get_task
+
+    tiny = ponder.load_backend("ponder-tiny")
+    items = get_task("tiny-multiplication").items(rows, seed=11)
+    requests = [dict(prompt=i.question, thinking=ponder.Budget(max_tokens=500), max_tokens=120) for i in items]
+    controlled, plain = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = dict(ponder.generate_many(requests, model=tiny, batch_size=rows))
+        controlled.append(time.perf_counter() - start)
+        streams = [tiny.prompt_ids(r.prompt) + list(r.token_ids) for r in (results[i] for i in range(rows))]
+        starts = [len(tiny.prompt_ids(results[i].prompt)) for i in range(rows)]
+        plain.append(plain_loop(tiny, streams, starts))
+    ratio = min(controlled) / min(plain)
+    print(f"   controlled {min(controlled):.3f} s, plain {min(plain):.3f} s (best of {repeats}, {rows} rows)")
+    return ratio
+
+
+def plain_loop(backend, streams: list[list[int]], starts: list[int]) -> float:
+    """Each row: its prompt in one pass, then one token per round with an argmax, as far as its stream goes."""
+    rows = rows_for(backend, len(streams))
+    batch = Batch(rows)
+    start = time.perf_counter()
+    position = list(starts)
+    work = [(i, s[:p]) for i, (s, p) in enumerate(zip(streams, position))]
+    while work:
+        logits = rows.forward(work)
+        [int(np.argmax(row)) for row in logits]
+        batch.forward_passes += 1
+        work = [(i, [streams[i][position[i]]]) for i, _ in work if position[i] < len(streams[i])]
+        for i, _ in work:
+            position[i] += 1
+    rows.close()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20, help="items of the main job in figure 2")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, {THREADS} threads for each model\n")
+    print("1 and 4. ponder serve against llama-server (SmolLM2 Q4_1, raw completions, greedy)")
+    servers = figure_servers()
+    print("2. the main job, default batch size against 1")
+    batched, single = figure_sweep(args.n)
+    print("3. ponder serve on ponder-tiny")
+    one, eight = figure_tiny_server()
+    print("5. controlled against plain batched decoding")
+    loop = figure_loop()
+    rows = [
+        ("ponder serve / llama-server, 1 client", servers[("ponder", 1)] / servers[("llama-server", 1)], ">= 0.9"),
+        ("ponder serve / llama-server, 8 clients", servers[("ponder", SLOTS)] / servers[("llama-server", SLOTS)],
+         ">= 0.9"),
+        ("main job, default batch / batch 1 (generations/s)", batched / single, ">= 10"),
+        ("ponder serve on ponder-tiny, 8 clients / 1", eight / one, ">= 4"),
+        ("ponder serve on SmolLM2, 8 clients / 1", servers[("ponder", SLOTS)] / servers[("ponder", 1)], ">= 1.25"),
+        ("controlled / plain batched loop", loop, "<= 1.10"),
+    ]
+    print(f"\n{'figure':<52} {'ratio':>7}  target")
+    for name, ratio, target in rows:
+        bound = float(target.split()[1])
+        met = ratio >= bound if target.startswith(">=") else ratio <= bound
+        print(f"{name:<52} {ratio:7.2f}  {target} {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Sweep methods: how a method turns its parameter (a token budget, a number of waits) into policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..policies import Budget, EntropyPause, Filler, NoThinking, Prefix
+
+UNBOUNDED = 1 << 30
+WAIT_ROOM = 128  # thinking tokens allowed before each forced wait, for a method that sets no cap
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of spending thinking, swept over a parameter.
+
+    ``parameter`` says what the sweep varies: a thinking ``budget`` in tokens,
+    a number of forced ``waits``, or nothing (one setting). ``asked(p)`` is the
+    range of ``measure`` (a row's count) the setting asks for, from which the
+    report's Control metric is computed; ``room(p)`` is how many thinking tokens
+    a generation may need.
+    """
+
+    build: Callable[[int], list]
+    asked: Callable[[int], tuple[int, int]]
+    room: Callable[[int], int]
+    parameter: str | None = "budget"
+    measure: str = "thinking_tokens"
+
+
+METHODS = {
+    "budget": Method(lambda b: [Budget(min_tokens=b, max_tokens=b)], lambda b: (b, b), lambda b: b),
+    "cap": Method(lambda b: [Budget(max_tokens=b)], lambda b: (0, b), lambda b: b),
+    "min": Method(lambda b: [Budget(min_tokens=b)], lambda b: (b, UNBOUNDED), lambda b: 2 * b),  # waits, never cut
+    # exactly w forced waits and no cap: the model may not end its thinking before the w-th (s1's extrapolation)
+    "waits": Method(lambda w: [Budget(min_tokens=UNBOUNDED, max_waits=w)], lambda w: (w, w),
+                    lambda w: (w + 1) * WAIT_ROOM, parameter="waits", measure="waits"),
+    "prefix": Method(lambda b: [Prefix("Ok, so"), Budget(max_tokens=b)], lambda b: (0, b), lambda b: b),
+    "filler": Method(lambda b: [Filler(count=b)] if b else [NoThinking()], lambda b: (b, b), lambda b: b),
+    "entropy_pause": Method(lambda b: [EntropyPause(threshold=2.5), Budget(max_tokens=b)], lambda b: (0, b),
+                            lambda b: b),
+    "no_thinking": Method(lambda b: [NoThinking()], lambda b: (0, 0), lambda b: 0, parameter=None),
+}

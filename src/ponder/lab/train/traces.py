@@ -1,0 +1,163 @@
+"""The trace formats the tiny models learn: what fills the thinking between a prompt and its answer.
+
+A trace is what follows the prompt "QUESTION\\n<think>\\n": the thinking, "</think>",
+"\\nFinal Answer: ANSWER" and the end token. Every format of a task has the same
+prompt and answer; they differ in what fills the thinking. A trace is a list of
+segments, each with a flag saying whether the model is trained to write it (loss
+on it) or only sees it, as it sees what ponder injects (a "Wait", pause tokens).
+
+A format may be a mix, "cot+filler": each trace is one of the parts, chosen at random.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ...errors import PonderError
+from .problems import Problem, column_totals
+
+THINK, END, PAUSE, EOS = "<think>", "</think>", "<pause>", "<eos>"
+FORMATS = ("cot", "direct", "filler", "pause", "verify", "recheck")
+LEAD = "\nFinal Answer: "
+
+Segment = tuple[str, bool]  # (text, whether the model learns to write it)
+
+# recheck traces: how often the opening guess is wrong, how often a trace is cut mid-thought (and of those,
+# before any thinking), how many "ok" re-checks follow the columns (and how often more, up to LONG)
+WRONG_GUESS, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.5, 0.3, 0.15, 3, 8, 0.1
+GUESS_LEARNED = 1.0  # share of traces whose guess line is learned
+
+
+def check_format(fmt: str) -> tuple[str, ...]:
+    parts = tuple(fmt.split("+"))
+    unknown = [p for p in parts if p not in FORMATS]
+    if unknown or not fmt:
+        raise PonderError(f"unknown trace format {fmt!r}: choose one of {', '.join(FORMATS)}, "
+                          "or a mix such as cot+filler")
+    return parts
+
+
+def prompt(problem: Problem) -> str:
+    """What ponder sends for this problem (no chat template: the question, then the opened thinking)."""
+    return f"{problem.question}\n{THINK}\n"
+
+
+def completion(problem: Problem, fmt: str, r: random.Random) -> list[Segment]:
+    """One trace of ``problem`` in ``fmt`` (one part of a mix, chosen with ``r``)."""
+    parts = check_format(fmt)
+    part = parts[0] if len(parts) == 1 else r.choice(parts)
+    if part == "recheck":
+        return recheck(problem, r)
+    return [*thinking(problem, part, r), (END, True), (f"{LEAD}{problem.answer}{EOS}", True)]
+
+
+def text_of(segments: list[Segment]) -> str:
+    return "".join(text for text, _ in segments)
+
+
+def thinking(problem: Problem, fmt: str, r: random.Random) -> list[Segment]:
+    """The thinking of one trace in a single format (not recheck, whose answer depends on its thinking)."""
+    cot = "".join(problem.steps)
+    if fmt == "cot":
+        return [(cot, True)]
+    if fmt == "direct":
+        return []
+    if fmt == "filler":
+        return [("." * len(cot), True)]
+    if fmt == "pause":
+        return [(PAUSE * len(cot), False)]  # as ponder injects them: seen, never learned
+    if fmt == "verify":
+        head = "".join(problem.steps[:-1])
+        roll = r.random()
+        if roll < 0.3:  # a slip in the last step, caught by a re-check
+            return [(head + problem.wrong + "Wait\n" + problem.steps[-1], True)]
+        if roll < 0.5:  # a re-check that confirms
+            return [(cot + "Wait\n" + problem.steps[-1], True)]
+        return [(cot, True)]
+    raise PonderError(f"{fmt} traces are not built here")
+
+
+def recheck(problem: Problem, r: random.Random) -> list[Segment]:
+    """A direct guess, then one column checked and the answer line rewritten per "Wait".
+
+    The guess is written without working (and is wrong in about half the traces);
+    each "Wait" (not learned, so the model never writes one: every re-check is
+    forced) is followed by the check of the next column from the right and the
+    answer line with that column fixed; once every column is checked a "Wait"
+    gets "ok". The model learns to stop after each line. A quarter of the traces
+    are cut at a random point, as a forced wrap-up cuts them, and answer with the
+    last complete answer line.
+    """
+    totals = column_totals(problem)
+    right = answer_line(problem)
+    guess = right if r.random() >= WRONG_GUESS else wrong_guess(right, totals, r)
+    checks = r.randint(0, len(totals) + EXTRA_CHECKS)
+    if r.random() < LONG_SHARE:  # now and then more "ok"s than usual, so a long budget stays in what was seen
+        checks = r.randint(len(totals) + EXTRA_CHECKS + 1, len(totals) + LONG)
+    segments, last = rechecked(problem, guess, checks)
+    if r.random() >= GUESS_LEARNED:
+        segments[0] = (segments[0][0], False)
+    if r.random() < CUT:
+        at = 0 if r.random() < CUT_AT_START else r.randint(1, len(text_of(segments)))
+        segments, answer = cut(segments, at, guess)
+        return [*segments, (END, False), (f"{LEAD}{answer}{EOS}", True)]
+    return [*segments, (END, True), (f"{LEAD}{last}{EOS}", True)]
+
+
+def answer_line(problem: Problem) -> str:
+    """The answer as the recheck format writes it: one digit per column and one for the carry out."""
+    return f"{int(problem.answer):0{len(problem.steps) + 1}d}"
+
+
+def rechecked(problem: Problem, guess: str, checks: int) -> tuple[list[Segment], str]:
+    """The guess line and ``checks`` re-checks after it; returns the segments and the last answer line."""
+    totals = column_totals(problem)
+    width = len(totals) + 1
+    segments, line = [(guess + "\n", True)], list(guess)
+    for i in range(checks):
+        segments.append(("Wait", False))
+        if i >= len(totals):  # every column is checked: "ok", and the answer line again
+            segments.append(("\nok\n" + "".join(line) + "\n", True))
+            continue
+        line[width - 1 - i] = str(totals[i] % 10)
+        if i == len(totals) - 1:
+            line[0] = str(totals[i] // 10)
+        segments.append(("\n" + problem.steps[i] + "".join(line) + "\n", True))
+    return segments, "".join(line)
+
+
+def full_check(problem: Problem) -> str:
+    """The thinking of a guess and every column checked: what a budget must hold for every re-check."""
+    return text_of(rechecked(problem, answer_line(problem), len(problem.steps))[0])
+
+
+def wrong_guess(right: str, totals: list[int], r: random.Random) -> str:
+    """The right answer line with one or two columns wrong, most often a dropped carry."""
+    width, digits = len(right), list(right)
+    carried = [i + 1 for i, total in enumerate(totals) if total >= 10]  # columns a carry goes into
+    for _ in range(1 if r.random() < 0.7 else 2):
+        if carried and r.random() < 0.7:
+            column = r.choice(carried)
+            drop = totals[column - 1] // 10
+        else:
+            column, drop = r.randrange(width), r.choice((1, 9))
+        at = width - 1 - column
+        digits[at] = str((int(digits[at]) - drop) % 10)
+    guess = "".join(digits)
+    return guess if guess != right else wrong_guess(right, totals, r)
+
+
+def cut(segments: list[Segment], at: int, guess: str) -> tuple[list[Segment], str]:
+    """The segments up to character ``at``, and the last answer line ended by then (else the guess).
+
+    A line is ended once its newline is written: an easy mark for a tiny model to read.
+    """
+    kept, used = [], 0
+    for text, learned in segments:
+        if used >= at:
+            break
+        kept.append((text[: at - used], learned))
+        used += len(kept[-1][0])
+    ended = text_of(kept).split("\n")[:-1]
+    answers = [s for s in ended if s.isdigit()]
+    return kept, answers[-1] if answers else guess

@@ -1,0 +1,58 @@
+"""ponder's policies run by the engine itself: a vLLM server that loads ponder's logits processor.
+
+One call per generation: the request carries the thinking options as ``vllm_xargs``, and the engine
+steers each request while it batches them all, so every policy works (not only the s1 loop's) and
+no call is repeated. The reply's tokens (asked for with ``logprobs``) say where the thinking ended.
+Injected text is not marked in a reply: waits are counted as the wait strings in the thinking.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import PonderError
+from ..formats import ThinkFormat
+from ..options import options_for
+from ..policies import Budget
+from ..result import Result, Usage
+from .client import Client, EndpointError
+
+PROBE = {"max_think": -1}  # a setting the plugin refuses and plain vLLM ignores
+
+
+def has_plugin(client: Client) -> bool:
+    """Whether the server steers with ponder's plugin: it refuses a bad ponder option, a plain server ignores it."""
+    try:
+        client.call("POST", "/v1/completions", {"model": client.model, "prompt": "a", "max_tokens": 1,
+                                                "vllm_xargs": PROBE})
+    except EndpointError:
+        raise
+    except PonderError as err:
+        return "ponder" in str(err)
+    return False
+
+
+def generate_steered(prompt: str, client: Client, policies, fmt: ThinkFormat, max_tokens: int, sampling: dict,
+                     stop: tuple[str, ...] = ()) -> Result:
+    """One generation steered inside the engine; ``prompt`` ends with the opened thinking."""
+    options = {**options_for(policies), "think_format": fmt.name}
+    body = {"model": client.model, "prompt": prompt, "max_tokens": max_tokens, "logprobs": 1,
+            "stop": list(stop) or None, "vllm_xargs": options, **sampling}
+    start = time.perf_counter()
+    data = client.call("POST", "/v1/completions", {k: v for k, v in body.items() if v is not None})
+    seconds = time.perf_counter() - start
+    choice, usage = data["choices"][0], data.get("usage") or {}
+    tokens = (choice.get("logprobs") or {}).get("tokens") or []
+    text = choice.get("text") or ""
+    end = tokens.index(fmt.end) if fmt.end in tokens else len(tokens)
+    thinking, _, answer = text.partition(fmt.end)
+    budget = next((p for p in policies if isinstance(p, Budget)), None)
+    waits = sum(thinking.count(w) for w in set(budget.wait)) if budget and budget.min_tokens else 0
+    marker = int(end < len(tokens))
+    counts = Usage(prompt_tokens=int(usage.get("prompt_tokens", 0)), thinking_tokens=end, thinking_injected=0,
+                   marker_tokens=marker, answer_tokens=len(tokens) - end - marker, answer_injected=0)
+    capped = budget is not None and budget.max_tokens is not None and end >= budget.max_tokens
+    return Result(prompt=prompt, completion=text, thinking=thinking, answer=answer, usage=counts, waits=waits,
+                  capped=capped, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                  prefill_seconds=0.0, decode_seconds=seconds, injections=(), token_ids=(), token_phases=(),
+                  token_sources=())
