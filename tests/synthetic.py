@@ -100,6 +100,10 @@ class SyntheticRows:
     def truncate(self, row: int, n_keep: int) -> None:
         del self.cached[row][n_keep:]
 
+    def copy(self, source: int, row: int, n_tokens: int) -> None:
+        self.cached[row] = self.cached[source][:n_tokens]
+        self.copies = getattr(self, "copies", 0) + 1
+
     def release(self, row: int) -> None:
         self.cached[row] = []
 

@@ -86,3 +86,13 @@ def test_a_row_that_fails_ends_alone_and_the_error_reaches_the_caller():
     jobs = [dict(prompt="ab\n", raw_prompt=True, max_tokens=20), dict(prompt="ab\n", raw_prompt=True, max_tokens=0)]
     with pytest.raises(ponder.PonderError, match="max_tokens must be >= 1"):
         list(ponder.generate_many(jobs, model=model, batch_size=2))
+
+
+def test_generations_of_one_prompt_share_its_prefill():
+    model = CountingModel(seed=3, bias=2.0)
+    jobs = [dict(prompt="ab\n", raw_prompt=True, thinking=Budget(min_tokens=6, max_tokens=12), max_tokens=30,
+                 temperature=0.9, seed=s) for s in range(4)]
+    alone = [ponder.generate(model=model, **job) for job in jobs]
+    together = dict(ponder.generate_many(jobs, model=model, batch_size=4))
+    assert all(same(together[i], alone[i]) for i in range(4))
+    assert model.rows.passes[0] == [0] and model.rows.copies == 3  # one prefill, three copies of it

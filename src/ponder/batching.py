@@ -36,6 +36,8 @@ class Rows(Protocol):
 
     def close(self) -> None: ...  # free the caches; the model stays loaded
 
+    # optional: ``copy(source, row, n_tokens)`` puts the source row's first tokens in the row's cache
+
 
 @dataclass(frozen=True)
 class RowCache:
@@ -90,11 +92,18 @@ class Running:
     row: int
     pending: list[int]
     done: Callable[[Trace | None, BaseException | None], None]
+    prompt: tuple[int, ...] = ()
+    leader: "Running | None" = None  # a row with the same prompt whose prefill this one will share
 
 
 @dataclass
 class Batch:
-    """Generations advancing together over a backend's rows; ``round`` runs one forward pass."""
+    """Generations advancing together over a backend's rows; ``round`` runs one forward pass.
+
+    A generation whose prompt is the same as that of a row still waiting for its prefill (the
+    ``n`` choices of one request) shares that prefill: it sits the pass out, then takes a copy
+    of the leader's cached prompt and its logits, where the rows can copy.
+    """
 
     rows: Rows
     running: list[Running] = field(default_factory=list)
@@ -111,18 +120,29 @@ class Batch:
         row = next(i for i in range(self.rows.capacity) if i not in taken)
         decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
-        self.running.append(Running(decoder, steps, row, next(steps), done))
+        prompt = tuple(prompt_ids)
+        leader = next((r for r in self.running if r.prompt == prompt and r.leader is None
+                       and r.pending is not None and tuple(r.pending) == prompt), None)
+        if not hasattr(self.rows, "copy"):
+            leader = None
+        self.running.append(Running(decoder, steps, row, next(steps), done, prompt, leader))
 
     def round(self) -> None:
         """One forward pass for every live row, then each row runs on until it needs logits again or ends."""
         if not self.running:
             return
-        logits = self.rows.forward([(r.row, r.pending) for r in self.running])
+        evaluated = [r for r in self.running if r.leader is None]
+        logits = self.rows.forward([(r.row, r.pending) for r in evaluated])
         self.forward_passes += 1
+        given = dict(zip(map(id, evaluated), logits))
+        for run in self.running:
+            if run.leader is not None:  # the leader's prompt was just evaluated: take a copy of it
+                self.rows.copy(run.leader.row, run.row, len(run.prompt))
+                given[id(run)], run.leader = given[id(run.leader)].copy(), None
         still = []
-        for run, row_logits in zip(self.running, logits):
+        for run in self.running:
             try:
-                run.pending = run.steps.send(row_logits)
+                run.pending = run.steps.send(given[id(run)])
                 still.append(run)
             except StopIteration as end:
                 self._end(run, end.value, None)

@@ -134,6 +134,12 @@ class SlotCache:
 
     def place(self, rows: np.ndarray, positions: np.ndarray):
         """Claim slots for this pass's tokens; returns the attention mask (query token x slot)."""
+        self.slots = self.torch.from_numpy(self._claim(rows, positions))
+        owner, pos = self.owner[: self.high], self.pos[: self.high]
+        mask = (owner[None, :] == rows[:, None]) & (pos[None, :] <= positions[:, None])
+        return self.torch.from_numpy(mask)[None, None]
+
+    def _claim(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
         free = np.flatnonzero(self.owner[: self.high] < 0)[: len(rows)]
         extra = np.arange(self.high, self.high + len(rows) - len(free))
         self.high += len(extra)
@@ -142,21 +148,33 @@ class SlotCache:
             self.pos = np.concatenate([self.pos, np.zeros(len(self.pos), dtype=np.int64)])
         slots = np.concatenate([free, extra])
         self.owner[slots], self.pos[slots] = rows, positions
-        self.slots = self.torch.from_numpy(slots)
-        owner, pos = self.owner[: self.high], self.pos[: self.high]
-        mask = (owner[None, :] == rows[:, None]) & (pos[None, :] <= positions[:, None])
-        return self.torch.from_numpy(mask)[None, None]
+        return slots
+
+    def _buffer(self, store: dict, layer_idx: int, like):
+        """The layer's buffer, grown to the slots there are (the new part zeros)."""
+        buffer = store.get(layer_idx)
+        if buffer is None or buffer.shape[2] < len(self.owner):
+            grown = like.new_zeros((*like.shape[:2], len(self.owner), like.shape[3]))
+            if buffer is not None:
+                grown[:, :, : buffer.shape[2]] = buffer
+            store[layer_idx] = buffer = grown
+        return buffer
 
     def update(self, key, value, layer_idx: int, *args, **kwargs):
         for store, new in ((self.keys, key), (self.values, value)):
-            buffer = store.get(layer_idx)
-            if buffer is None or buffer.shape[2] < len(self.owner):
-                grown = new.new_zeros((*new.shape[:2], len(self.owner), new.shape[3]))
-                if buffer is not None:
-                    grown[:, :, : buffer.shape[2]] = buffer
-                store[layer_idx] = buffer = grown
-            buffer[:, :, self.slots] = new
+            self._buffer(store, layer_idx, new)[:, :, self.slots] = new
         return self.keys[layer_idx][:, :, : self.high], self.values[layer_idx][:, :, : self.high]
+
+    def copy(self, source: int, row: int, n_tokens: int) -> None:
+        """Give ``row`` its own copy of the source row's first ``n_tokens`` keys and values."""
+        used = self.owner[: self.high]
+        old = np.flatnonzero((used == source) & (self.pos[: self.high] < n_tokens))
+        new = self.torch.from_numpy(self._claim(np.full(len(old), row), self.pos[old]))
+        with self.torch.inference_mode():  # the buffers were made in inference mode
+            for store in (self.keys, self.values):
+                for layer_idx, buffer in list(store.items()):
+                    buffer = self._buffer(store, layer_idx, buffer)
+                    buffer[:, :, new] = buffer[:, :, self.torch.from_numpy(old)]
 
     def free(self, row: int, from_position: int = 0) -> None:
         used = self.owner[: self.high]
@@ -193,6 +211,10 @@ class SlotRows:
         if n_keep < self.lengths[row]:
             self.cache.free(row, n_keep)
             self.lengths[row] = n_keep
+
+    def copy(self, source: int, row: int, n_tokens: int) -> None:
+        self.cache.copy(source, row, n_tokens)
+        self.lengths[row] = n_tokens
 
     def release(self, row: int) -> None:
         self.cache.free(row)

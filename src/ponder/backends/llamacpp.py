@@ -103,7 +103,7 @@ class LlamaCppBackend(CachedSequence):
 
 
 class SeqRows:
-    """``capacity`` sequences in one llama.cpp context: a row is a sequence id in a shared KV cache.
+    """``capacity`` sequences in one llama.cpp context: a row is a sequence id with its own stream of cache cells.
 
     A round is one ``llama_batch`` holding every row's new tokens, each with its
     sequence id and position, and logits asked for at each row's last token.
@@ -111,12 +111,15 @@ class SeqRows:
 
     def __init__(self, backend: LlamaCppBackend, capacity: int, tokens_per_row: int) -> None:
         api = self.api = backend._api
-        params = api.llama_context_default_params()
+        params = api.llama_context_params.from_buffer_copy(backend.llm.context_params)  # the single context's
         params.n_ctx = params.n_batch = capacity * tokens_per_row
         params.n_ubatch = min(512, params.n_batch)
         params.n_seq_max = capacity
         params.n_threads = params.n_threads_batch = backend.threads
-        params.kv_unified = True  # one pool for all rows, so a row may hold more than an even share
+        # Each row its own stream of cells: its attention sees its own keys only, laid out as in a single
+        # context, so a row's logits do not depend on what the other rows hold. The rest as in the single
+        # context (attention kernels, cache types), so batched rows compute what one sequence computes.
+        params.kv_unified = False
         from llama_cpp._utils import suppress_stdout_stderr
 
         with suppress_stdout_stderr(disable=False):  # llama.cpp's notes on the new context, as for the model's own
@@ -126,7 +129,7 @@ class SeqRows:
                               "ask for fewer rows or a smaller context")
         self.memory = api.llama_get_memory(self.ctx)
         self.batch = api.llama_batch_init(params.n_batch, 0, 1)
-        self.capacity, self.n_vocab, self.size = capacity, backend.n_vocab, params.n_batch
+        self.capacity, self.n_vocab, self.size = capacity, backend.n_vocab, tokens_per_row
         self.lengths = [0] * capacity
         atexit.register(self.close)
 
@@ -142,8 +145,8 @@ class SeqRows:
         batch.n_tokens = n
         status = self.api.llama_decode(self.ctx, batch)
         if status != 0:
-            raise PonderError(f"llama.cpp could not evaluate a batch of {n} tokens (status {status}): the rows "
-                              f"hold more than their {self.size} tokens of context")
+            raise PonderError(f"llama.cpp could not evaluate a batch of {n} tokens (status {status}): a row "
+                              f"would hold more than its {self.size} tokens of context")
         return [np.ctypeslib.as_array(self.api.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
                 for i in outputs]
 
@@ -151,6 +154,12 @@ class SeqRows:
         if n_keep < self.lengths[row]:
             self.api.llama_memory_seq_rm(self.memory, row, n_keep, -1)
             self.lengths[row] = n_keep
+
+    def copy(self, source: int, row: int, n_tokens: int) -> None:
+        """The source's first tokens copied into the (empty) row: a whole stream, then cut to ``n_tokens``."""
+        self.api.llama_memory_seq_cp(self.memory, source, row, -1, -1)  # streams copy only whole
+        self.lengths[row] = self.lengths[source]
+        self.truncate(row, n_tokens)
 
     def release(self, row: int) -> None:
         self.truncate(row, 0)
