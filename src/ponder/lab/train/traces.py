@@ -22,10 +22,11 @@ LEAD = "\nFinal Answer: "
 
 Segment = tuple[str, bool]  # (text, whether the model learns to write it)
 
-# recheck traces: how often the opening guess is wrong, how often a trace is cut mid-thought (and of those,
-# before any thinking), how many "ok" re-checks follow the columns (and how often more, up to LONG)
-WRONG_GUESS, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.5, 0.3, 0.15, 3, 8, 0.1
-GUESS_LEARNED = 1.0  # share of traces whose guess line is learned
+# recheck traces: how often the guess drops the carry out of the units column (when there is one), how often
+# it has a random slip besides, how often a trace is cut mid-thought (and of those, before any thinking), how
+# many "ok" re-checks follow the columns (and how often more, up to LONG)
+SLIP, NOISE, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.7, 0.3, 0.3, 0.15, 3, 8, 0.1
+MARK = ">"  # opens every answer line and nothing else, so a cut line is never taken for one
 
 
 def check_format(fmt: str) -> tuple[str, ...]:
@@ -90,13 +91,11 @@ def recheck(problem: Problem, r: random.Random) -> list[Segment]:
     """
     totals = column_totals(problem)
     right = answer_line(problem)
-    guess = right if r.random() >= WRONG_GUESS else wrong_guess(right, totals, r)
+    guess = guessed(right, totals, r)
     checks = r.randint(0, len(totals) + EXTRA_CHECKS)
     if r.random() < LONG_SHARE:  # now and then more "ok"s than usual, so a long budget stays in what was seen
         checks = r.randint(len(totals) + EXTRA_CHECKS + 1, len(totals) + LONG)
     segments, last = rechecked(problem, guess, checks)
-    if r.random() >= GUESS_LEARNED:
-        segments[0] = (segments[0][0], False)
     if r.random() < CUT:
         at = 0 if r.random() < CUT_AT_START else r.randint(1, len(text_of(segments)))
         segments, answer = cut(segments, at, guess)
@@ -113,16 +112,16 @@ def rechecked(problem: Problem, guess: str, checks: int) -> tuple[list[Segment],
     """The guess line and ``checks`` re-checks after it; returns the segments and the last answer line."""
     totals = column_totals(problem)
     width = len(totals) + 1
-    segments, line = [(guess + "\n", True)], list(guess)
+    segments, line = [(MARK + guess + "\n", True)], list(guess)
     for i in range(checks):
         segments.append(("Wait", False))
         if i >= len(totals):  # every column is checked: "ok", and the answer line again
-            segments.append(("\nok\n" + "".join(line) + "\n", True))
+            segments.append(("\nok\n" + MARK + "".join(line) + "\n", True))
             continue
         line[width - 1 - i] = str(totals[i] % 10)
         if i == len(totals) - 1:
             line[0] = str(totals[i] // 10)
-        segments.append(("\n" + problem.steps[i] + "".join(line) + "\n", True))
+        segments.append(("\n" + problem.steps[i] + MARK + "".join(line) + "\n", True))
     return segments, "".join(line)
 
 
@@ -131,20 +130,30 @@ def full_check(problem: Problem) -> str:
     return text_of(rechecked(problem, answer_line(problem), len(problem.steps))[0])
 
 
-def wrong_guess(right: str, totals: list[int], r: random.Random) -> str:
-    """The right answer line with one or two columns wrong, most often a dropped carry."""
+def guessed(right: str, totals: list[int], r: random.Random) -> str:
+    """The answer line as a quick guess writes it: the right one, but most often without the units' carry.
+
+    The slip is systematic (a greedy decoder reproduces what most traces do), so the model's own
+    guess is wrong for every problem whose units column carries; random slips besides, in any
+    column, teach the re-checks to fix whatever they find.
+    """
     width, digits = len(right), list(right)
-    carried = [i + 1 for i, total in enumerate(totals) if total >= 10]  # columns a carry goes into
-    for _ in range(1 if r.random() < 0.7 else 2):
+    if totals[0] >= 10 and r.random() < SLIP:
+        drop(digits, 1, totals[0] // 10)
+    if r.random() < NOISE:
+        carried = [i + 1 for i, total in enumerate(totals) if total >= 10]  # columns a carry goes into
         if carried and r.random() < 0.7:
             column = r.choice(carried)
-            drop = totals[column - 1] // 10
+            drop(digits, column, totals[column - 1] // 10)
         else:
-            column, drop = r.randrange(width), r.choice((1, 9))
-        at = width - 1 - column
-        digits[at] = str((int(digits[at]) - drop) % 10)
-    guess = "".join(digits)
-    return guess if guess != right else wrong_guess(right, totals, r)
+            drop(digits, r.randrange(width), r.choice((1, 9)))
+    return "".join(digits)
+
+
+def drop(digits: list[str], column: int, amount: int) -> None:
+    """Take ``amount`` off a column's digit (column 0 is the units, the rightmost)."""
+    at = len(digits) - 1 - column
+    digits[at] = str((int(digits[at]) - amount) % 10)
 
 
 def cut(segments: list[Segment], at: int, guess: str) -> tuple[list[Segment], str]:
@@ -159,5 +168,5 @@ def cut(segments: list[Segment], at: int, guess: str) -> tuple[list[Segment], st
         kept.append((text[: at - used], learned))
         used += len(kept[-1][0])
     ended = text_of(kept).split("\n")[:-1]
-    answers = [s for s in ended if s.isdigit()]
+    answers = [s[len(MARK):] for s in ended if s.startswith(MARK)]
     return kept, answers[-1] if answers else guess

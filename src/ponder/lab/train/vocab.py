@@ -8,7 +8,7 @@ import string
 from .traces import END, EOS, PAUSE, THINK
 
 SPECIALS = ["<pad>", EOS, "<unk>", THINK, END, PAUSE]
-CHARS = list(string.digits + "+-*=:., ?!'\n" + string.ascii_letters)
+CHARS = list(string.digits + "+-*=:., ?!'\n" + string.ascii_letters + ">")  # new characters go last: ids stay
 TOKENS = SPECIALS + CHARS
 IDS = {tok: i for i, tok in enumerate(TOKENS)}
 SPECIAL_SPLIT = re.compile("(" + "|".join(re.escape(s) for s in SPECIALS) + ")")
