@@ -13,6 +13,8 @@ Run: ``.venv/bin/python bench/batch.py`` (builds llama.cpp's own server on first
 4. ``ponder serve`` on SmolLM2 (llama.cpp): 8 clients against 1 (from figure 1). Target >= 1.25x.
 5. Batched controlled decoding against a batched plain forward loop over the same rows and tokens
    (ponder-tiny, 64 rows, a budget that never has to act): time per round. Target <= 1.10.
+6. What batching changes: the share of greedy generations whose tokens differ from batch size 1
+   (ponder-tiny on the main job's settings; SmolLM2 on llama.cpp and on transformers).
 """
 
 from __future__ import annotations
@@ -210,6 +212,27 @@ def plain_loop(backend, streams: list[list[int]], starts: list[int]) -> float:
     return time.perf_counter() - start
 
 
+def figure_determinism() -> None:
+    """Figure 6: greedy generations batched against one at a time, the share whose tokens differ."""
+    from ponder.lab.sweep import SweepConfig, request_for
+    from ponder.lab.tasks import get_task
+
+    config = SweepConfig()
+    items = get_task(config.task).items(10, seed=1)
+    tiny_jobs = [request_for(config, item, p, b, 0) for item in items for p, b in config.settings()]
+    smol_jobs = [dict(prompt=f"Tell me about {t}.", thinking=ponder.Budget(max_tokens=32), max_tokens=64)
+                 for t in ("the sea", "bread", "owls", "rain", "glass", "maps", "salt", "tea", "ice", "wool",
+                           "clocks", "bees", "snow", "paper", "iron", "moss")]
+    for name, model, backend, jobs, size in (("ponder-tiny", "ponder-tiny", "auto", tiny_jobs, None),
+                                             ("SmolLM2, llama.cpp", None, "llama.cpp", smol_jobs, SLOTS),
+                                             ("SmolLM2, transformers", None, "transformers", smol_jobs, SLOTS)):
+        engine = ponder.load_backend(model, backend)
+        single = dict(ponder.generate_many(jobs, model=engine, batch_size=1))
+        batched = dict(ponder.generate_many(jobs, model=engine, batch_size=size or engine.batch_rows))
+        differ = sum(single[i].token_ids != batched[i].token_ids for i in single)
+        print(f"   {name:<22} {differ}/{len(jobs)} greedy generations differ ({differ / len(jobs):.1%})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20, help="items of the main job in figure 2")
@@ -223,6 +246,8 @@ def main() -> None:
     one, eight = figure_tiny_server()
     print("5. controlled against plain batched decoding")
     loop = figure_loop()
+    print("6. batched against batch size 1: greedy generations whose tokens differ")
+    figure_determinism()
     rows = [
         ("ponder serve / llama-server, 1 client", servers[("ponder", 1)] / servers[("llama-server", 1)], ">= 0.9"),
         ("ponder serve / llama-server, 8 clients", servers[("ponder", SLOTS)] / servers[("llama-server", SLOTS)],

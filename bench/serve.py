@@ -4,9 +4,9 @@ Run: ``.venv/bin/python bench/serve.py`` (default model: SmolLM2-135M-Instruct, 
 
 1. Aggregate throughput. A real ``ponder serve`` process on a free port; at concurrency 1, 4 and
    8, that many client threads each send streaming chat requests back to back; completion
-   tokens of all requests / wall time. One worker runs the generations one at a time (a backend
-   is not thread-safe), so more clients cannot add tokens/s: the ratio to concurrency 1 shows
-   what queueing costs or saves (HTTP and SSE work of one request overlaps the next generation).
+   tokens of all requests / wall time. The worker decodes the requests in flight together, one
+   forward pass per step for all of them, so the ratio to concurrency 1 shows what batching buys
+   on this model and machine (``bench/batch.py`` compares it with llama.cpp's own server).
 
 2. Server overhead. The same request, one at a time, alternating A/B/C: A = ``ponder.generate``
    in this process, B = the server, whole response, C = the server, streamed (SSE, one event per

@@ -35,7 +35,8 @@ from ponder.lab.tasks.tiny import TinyTask
 from ponder.lab.train.problems import VectorThreeSum
 from ponder.lab.train.trainer import TrainConfig, train
 from ponder.lab.train.traces import PAUSE
-from ponder.policies import THINKING, Ban, Force, PolicyBase
+from ponder.policies import THINKING, Ban, Force
+from ponder.policies.base import PolicyBase
 
 TASK = VectorThreeSum(n=6, dim=2)
 ARMS = ("direct", "cot+direct", "cot+filler", "cot+pause")
