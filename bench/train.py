@@ -1,37 +1,51 @@
-"""Training throughput and memory of ``ponder lab train`` on this machine.
+"""Training time and memory of ``ponder lab train`` on this machine, for every model the project trains.
 
-Run: ``.venv/bin/python bench/train.py [STEPS]`` (default 60). Trains the default
-configuration (the one ponder-tiny uses) for a few steps in a temporary folder and
-prints training tokens per second, seconds per step, the projected time of the
-README's ponder-tiny command, and the process's peak memory.
+Run: ``.venv/bin/python bench/train.py [STEPS]`` (default 60) on an otherwise idle machine. For the
+ponder-tiny recipe (as recorded in the shipped model) and each arm of ``experiments/dot_by_dot.py``,
+trains a few steps in a temporary folder with the recipe's threads and prints seconds per step (the
+steps cycle through every length bucket), the projected time of the full run against the 15-minute
+budget, and the process's peak memory.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import tempfile
-import time
+from dataclasses import replace
+from pathlib import Path
 
-from ponder.lab.train.trainer import TrainConfig, train
+from ponder.backends import bundled_path
+from ponder.lab.train.trainer import POOL, RECORD, TrainConfig, train
 
-TINY_STEPS = 2000  # the README's ponder-tiny command
+BUDGET_MINUTES = 15
+DOT_BY_DOT = ("direct", "cot+direct", "cot+filler", "cot+pause")
+
+
+def configs() -> list[tuple[str, TrainConfig]]:
+    record = json.loads((Path(bundled_path("ponder-tiny")) / RECORD).read_text())
+    tiny = TrainConfig(**record["config"])
+    arms = [(f"dot by dot, {arm}", TrainConfig(task="3sum-vectors", format=arm, steps=tiny.steps, threads=tiny.threads))
+            for arm in DOT_BY_DOT]
+    return [("ponder-tiny", tiny), *arms]
 
 
 def main() -> None:
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-    config = TrainConfig(format="verify", steps=steps, save_every=steps)
-    with tempfile.TemporaryDirectory() as out:
-        began = time.perf_counter()
-        summary = train(config, out, progress=False)
-        wall = time.perf_counter() - began
-    per_step = summary["seconds"] / steps
+    steps -= steps % POOL  # whole pools, so short and long batches are measured alike
+    print(f"{'model':<24} {'steps':>6} {'s/step':>7} {'tokens/s':>9} {'projected':>10}  budget")
+    for name, config in configs():
+        trial = replace(config, steps=steps, save_every=steps)
+        with tempfile.TemporaryDirectory() as out:
+            summary = train(trial, out, progress=False)
+        per_step = summary["seconds"] / steps
+        minutes = config.steps * per_step / 60
+        print(f"{name:<24} {config.steps:>6} {per_step:>7.3f} {summary['tokens_per_second']:>9.0f} "
+              f"{minutes:>8.1f} m  {'within' if minutes <= BUDGET_MINUTES else 'OVER'} {BUDGET_MINUTES} min "
+              f"({config.threads} threads)", flush=True)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"model: hidden {config.hidden}, {config.layers} layers, batch {config.batch}, task {config.task}")
-    print(f"training tokens/s      {summary['tokens_per_second']:.0f} (padded tokens through the model)")
-    print(f"seconds per step       {per_step:.3f}   ({steps} steps, {wall:.1f} s with export)")
-    print(f"ponder-tiny projection {TINY_STEPS * per_step / 60:.1f} min for {TINY_STEPS} steps (target < 30)")
-    print(f"peak memory (RSS)      {peak_mib:.0f} MiB")
+    print(f"peak memory (RSS) {peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":
