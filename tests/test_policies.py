@@ -184,7 +184,7 @@ def test_bad_settings_say_what_to_do():
         Budget(min_tokens=10, max_tokens=5)
     with pytest.raises(PonderError, match="min_tokens must be >= 0"):
         Budget(min_tokens=-1)
-    with pytest.raises(PonderError, match="wait must be non-empty strings"):
+    with pytest.raises(PonderError, match="wait must be one or more non-empty strings"):
         Budget(wait=("",))
     with pytest.raises(PonderError, match="choose one of budget"):
         make_policy("think-harder")

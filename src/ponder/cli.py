@@ -33,6 +33,8 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy-text", default=" ...", metavar="TEXT", help='what the entropy pause injects')
     g.add_argument("--entropy-cooldown", type=int, default=8, metavar="N", help="sampled tokens between pauses")
     g.add_argument("--entropy-max", type=int, default=4, metavar="N", help="at most N entropy pauses")
+    g.add_argument("--entropy-phase", default="thinking", choices=["thinking", "answer", "both"],
+                   help="where the entropy pause acts (default: thinking)")
     g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
 
 
@@ -59,7 +61,7 @@ def thinking_from_args(args: argparse.Namespace):
     """The policies the options ask for (``False`` for no thinking)."""
     from .options import thinking_from_options
 
-    return thinking_from_options(vars(args))
+    return thinking_from_options(vars(args), lambda option: "--" + option.replace("_", "-"))
 
 
 class Printer:

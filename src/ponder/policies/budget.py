@@ -17,7 +17,8 @@ def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[in
 def as_tuple(value, name: str) -> tuple[str, ...]:
     """Accept one string or a sequence of strings for a text option."""
     items = (value,) if isinstance(value, str) else tuple(value)
-    require(all(isinstance(t, str) and t for t in items), f"{name} must be non-empty strings, got {value!r}")
+    require(bool(items) and all(isinstance(t, str) and t for t in items),
+            f"{name} must be one or more non-empty strings, got {value!r}")
     return items
 
 

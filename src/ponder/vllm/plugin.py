@@ -24,28 +24,12 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
-from ..api import policies_for
 from ..errors import PonderError
 from ..formats import FORMATS
-from ..options import pick, thinking_from_options
-from ..policies import Chain
+from .extra_args import request_thinking
 from .steer import MarkerVocab, Steer, Step
 
 logger = logging.getLogger("ponder.vllm")
-
-FORMAT_KEY = "think_format"
-
-
-def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
-    """The policies (None: no ponder options) and the think format a request asks for; a clear error if bad."""
-    extra = extra or {}
-    fmt = extra.get(FORMAT_KEY)
-    if fmt is not None and fmt not in FORMATS:
-        raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
-    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
-    if not options:
-        return None, fmt
-    return policies_for(thinking_from_options(options)), fmt
 
 
 class PonderLogitsProcessor(LogitsProcessor):
