@@ -7,7 +7,7 @@ and every maximum by a call that runs out of tokens: both edges of the loop get 
 from __future__ import annotations
 
 import ponder
-from ponder import Budget, NoThinking, Prefix
+from ponder import Budget, Filler, NoThinking, Prefix
 
 BUDGETS = [
     Budget(min_tokens=16, max_tokens=16),
@@ -42,3 +42,5 @@ def check_shaping(url: str) -> None:
     assert opened.thinking.startswith("Ok, so") and opened.usage.thinking_tokens <= 10
     skipped = remote(url, NoThinking())
     assert skipped.usage.thinking_tokens == 0 and skipped.capped
+    filled = remote(url, [Budget(max_tokens=5), Filler(12, " ...")])  # a replacing filler is cut to the cap
+    assert 0 < filled.usage.thinking_tokens <= 5 and set(filled.thinking.split()) == {"..."}

@@ -29,7 +29,7 @@ class RemotePlan:
 
     budget: Budget = Budget()
     prefix: str | None = None
-    thought: tuple[str, str] | None = None  # (reason, text): write this thought and close it (no thinking, filler)
+    thought: tuple[str, str | Filler] | None = None  # (reason, text or filler): write this thought and close it
 
     @classmethod
     def of(cls, policies) -> "RemotePlan":
@@ -44,7 +44,7 @@ class RemotePlan:
             elif isinstance(p, NoThinking):
                 thought = ("thought", p.text)
             elif isinstance(p, Filler) and p.where == "replace":
-                thought = ("filler", p.text * p.count)
+                thought = ("filler", p)
             else:
                 raise PonderError(f"{type(p).__name__} acts token by token and cannot run over an endpoint: "
                                   "use a budget, a prefix, no thinking or a replacing filler, or a local model")
@@ -166,6 +166,8 @@ def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max
     closed = True
     if plan.thought is not None:
         reason, thought = plan.thought
+        if isinstance(thought, Filler):
+            thought = fitted(client, thought, plan.budget.max_tokens)
         run.write("thinking", thought, reason)
         run.close(lead)
         run.capped = True
@@ -181,6 +183,14 @@ def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max
         run.respond(stop)
     seconds = time.perf_counter() - start
     return build_remote_result(run, prompt, seconds)
+
+
+def fitted(client: Client, filler: Filler, cap: int | None) -> str:
+    """The filler's text, as many units as the server's tokenizer fits under the cap."""
+    count = filler.count
+    while cap is not None and count and client.count(filler.text * count) > cap:
+        count = min(count - 1, count * cap // client.count(filler.text * count))
+    return filler.text * count
 
 
 def build_remote_result(run: Remote, prompt: str, seconds: float) -> Result:

@@ -151,7 +151,8 @@ class Steer:
         trace = self.trace
         return View(vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
                     thinking_tokens=trace.thinking - (ending.tokens if ending else 0), answer_tokens=trace.answer,
-                    injections=trace.injections, ending=ending, entropy=stats[0], varentropy=stats[1])
+                    injections=trace.injections, ending=ending, cap=self.policy.cap, entropy=stats[0],
+                    varentropy=stats[1])
 
     def plan(self, action: Force, ending: Ending | None) -> Step:
         """Put the forced parts into the trace; the engine follows them from the next step on."""
