@@ -32,8 +32,8 @@ BUDGETS = [
 ]
 PREFIXES = [({}, [], {}), ({"prefix": ""}, ["--prefix", ""], {"prefix": ""}),
             ({"prefix": "Ok, so"}, ["--prefix", "Ok, so"], {"prefix": "Ok, so"})]
-FILLERS = [({}, [], {}), ({"filler": 3, "filler_where": "before_end"}, ["--filler", "3", "--filler-where", "before_end"],
-                          {"filler": {"count": 3, "where": "before_end"}})]
+FILLERS = [({}, [], {}), ({"filler": 3, "filler_where": "before_end"},
+                          ["--filler", "3", "--filler-where", "before_end"], {"filler": {"count": 3, "where": "before_end"}})]
 PAUSES = [({}, [], {}), ({"pause": 2}, ["--pause", "2"], {"pause": 2})]
 ENTROPY = [
     ({}, [], {}),

@@ -13,8 +13,9 @@ from .errors import PonderError
 from .formats import ThinkFormat, get_format
 from .markers import ModelVocab
 from .policies import NoThinking, Policy, chain
-from .result import Result, Trace, build_result
+from .result import Result, build_result
 from .sampling import Sampling
+from .trace import Trace
 
 Thinking = Policy | Iterable[Policy] | bool | None
 

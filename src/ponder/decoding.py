@@ -23,7 +23,7 @@ import numpy as np
 from .backends.base import Backend
 from .markers import EndDetector, ModelVocab, StopStrings
 from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
-from .result import Trace
+from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import PonderError
-from ..result import price
+from ..usage import price
 from .methods import METHODS
 from .tasks import Item, extract, get_task, grade
 

@@ -14,7 +14,8 @@ from ..errors import PonderError
 from ..formats import ThinkFormat
 from ..options import options_for
 from ..policies import Budget
-from ..result import Result, Usage
+from ..result import Result
+from ..usage import Usage
 from .client import Client, EndpointError
 
 PROBE = {"max_think": -1}  # a setting the plugin refuses and plain vLLM ignores
