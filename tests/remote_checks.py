@@ -32,6 +32,8 @@ def check_budgets(url: str) -> None:
         assert result.waits == sum(1 for i in result.injections if i["reason"] == "wait")
         if budget.min_tokens:
             assert result.waits >= 1 and budget.wait[0] in result.thinking
+            assert u.thinking_injected >= result.waits  # each wait counted, as the server's tokenizer counts it
+        assert u.marker_tokens >= 1
         assert result.answer.startswith("answer\nFinal Answer:"), result.answer  # s1's wrap-up was forced
     exact = remote(url, Budget(min_tokens=16, max_tokens=16))
     assert exact.usage.thinking_tokens == 16

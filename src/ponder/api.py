@@ -93,17 +93,22 @@ def generate(
     ``endpoint`` (a URL such as ``http://127.0.0.1:8000/v1``) runs the s1 loop
     against an OpenAI-compatible server instead of a local model; ``model`` then
     names the served model (default: the first it lists), and chats are
-    written in ChatML.
+    written in ChatML. ``top_k`` is sent as the non-OpenAI field most servers
+    read (vLLM, llama-server, ponder serve); ``cancelled`` and ``continuation``
+    cannot run over an endpoint and are refused.
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation)
     if endpoint is not None:
         check(max_tokens)
+        if cancelled is not None or continuation:
+            raise PonderError("cancelled and continuation need a local model: the s1 loop over an endpoint "
+                              "can honour neither")
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
         return generate_over(endpoint, prompt, model, policies_for(thinking), get_format(format), max_tokens,
-                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed), stops,
-                             on_text)
+                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
+                             stops, on_text)
     check(max_tokens, prompt, thinking, continuation)
     engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
     generation = prepare(engine, prompt, **options)
