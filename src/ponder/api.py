@@ -6,7 +6,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .backends import Backend, load_backend
+from .backends import Backend, exclusive, load_backend
 from .batching import Batch, rows_for
 from .decoding import Decoder, OnText
 from .errors import PonderError
@@ -111,8 +111,9 @@ def generate(
                              stops, on_text)
     check(max_tokens, prompt, thinking, continuation)
     engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
-    generation = prepare(engine, prompt, **options)
-    return generation.result(generation.decoder.run(generation.prompt_ids))
+    with exclusive(engine):  # one generation at a time on a model's KV cache; other threads wait their turn
+        generation = prepare(engine, prompt, **options)
+        return generation.result(generation.decoder.run(generation.prompt_ids))
 
 
 def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
@@ -128,6 +129,11 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
     if batch_size < 1:
         raise PonderError(f"batch_size must be >= 1, got {batch_size}")
     engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    with exclusive(engine):
+        yield from run_many(engine, requests, batch_size)
+
+
+def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> Iterator[tuple[int, Result]]:
     batch = Batch(rows_for(engine, batch_size))
     pending = iter(enumerate(requests))
     ended: deque = deque()
