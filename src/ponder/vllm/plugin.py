@@ -1,8 +1,9 @@
 """ponder's policies inside vLLM: a v1 logits processor.
 
-Load it with ``vllm serve MODEL --logits-processors ponder.vllm.plugin:PonderLogitsProcessor``,
-``LLM(MODEL, logits_processors=[PonderLogitsProcessor])``, or by installing
-ponder next to vLLM (the ``vllm.logits_processors`` entry point). A request
+Load it with ``vllm serve MODEL --logits-processors ponder.vllm.plugin:PonderLogitsProcessor``
+or ``LLM(MODEL, logits_processors=[PonderLogitsProcessor])``: only an engine that
+names it runs it (ponder declares no entry point that would load it into every
+engine, and vLLM refuses it next to speculative decoding). A request
 asks for thinking control in ``SamplingParams.extra_args`` (over HTTP:
 ``vllm_xargs``) with ponder's option names: ``{"min_think": 64, "max_think":
 256}``. Requests without them are left alone.
