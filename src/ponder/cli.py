@@ -39,9 +39,11 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
+    from .backends import CHOICES
+
     g = p.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
-    g.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    g.add_argument("--backend", default="auto", choices=CHOICES)
     g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
     g.add_argument("--format", default="think", metavar="NAME", help="think format: think (default) or s1")
     g.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to drive with the s1 loop, "

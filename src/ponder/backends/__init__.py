@@ -17,6 +17,7 @@ BACKENDS = {
     "llama.cpp": "ponder.backends.llamacpp:LlamaCppBackend",
     "transformers": "ponder.backends.hf:TransformersBackend",
 }
+CHOICES = ("auto", *BACKENDS)  # what --backend takes: auto picks by what the model is
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUNDLED = ("ponder-tiny",)  # models trained by ``ponder lab train`` that ship inside the package
 
@@ -135,4 +136,4 @@ def exclusive(backend):
             holder.owner = None
 
 
-__all__ = ["BACKENDS", "Backend", "default_model_path", "exclusive", "load_backend", "physical_cores", "resolve"]
+__all__ = ["BACKENDS", "CHOICES", "Backend", "default_model_path", "exclusive", "load_backend", "physical_cores", "resolve"]
