@@ -26,3 +26,6 @@ def llama():
 
 # tests/vllm_tests runs in its own environment (tests/vllm_tests/run): vLLM's pins differ from the core's
 collect_ignore = [] if importlib.util.find_spec("vllm") else ["vllm_tests"]
+# tests/llama_server_tests needs llama-server built first: tests/llama_server_tests/run builds it and names it
+if not os.environ.get("LLAMA_SERVER"):
+    collect_ignore.append("llama_server_tests")

@@ -7,7 +7,7 @@ and every maximum by a call that runs out of tokens: both edges of the loop get 
 from __future__ import annotations
 
 import ponder
-from ponder import Budget, NoThinking, Prefix
+from ponder import Budget, Filler, NoThinking, Prefix
 
 BUDGETS = [
     Budget(min_tokens=16, max_tokens=16),
@@ -32,6 +32,8 @@ def check_budgets(url: str) -> None:
         assert result.waits == sum(1 for i in result.injections if i["reason"] == "wait")
         if budget.min_tokens:
             assert result.waits >= 1 and budget.wait[0] in result.thinking
+            assert u.thinking_injected >= result.waits  # each wait counted, as the server's tokenizer counts it
+        assert u.marker_tokens >= 1
         assert result.answer.startswith("answer\nFinal Answer:"), result.answer  # s1's wrap-up was forced
     exact = remote(url, Budget(min_tokens=16, max_tokens=16))
     assert exact.usage.thinking_tokens == 16
@@ -42,3 +44,5 @@ def check_shaping(url: str) -> None:
     assert opened.thinking.startswith("Ok, so") and opened.usage.thinking_tokens <= 10
     skipped = remote(url, NoThinking())
     assert skipped.usage.thinking_tokens == 0 and skipped.capped
+    filled = remote(url, [Budget(max_tokens=5), Filler(12, " ...")])  # a replacing filler is cut to the cap
+    assert 0 < filled.usage.thinking_tokens <= 5 and set(filled.thinking.split()) == {"..."}

@@ -66,3 +66,29 @@ def test_ponder_tiny_gives_the_same_greedy_tokens_batched(tiny):
     same = sum(together[i].token_ids == a.token_ids for i, a in enumerate(alone))
     assert same >= 22  # float sums in other shapes may flip a near tie, rarely
     assert all(together[i].usage.thinking_tokens == r["thinking"].max_tokens for i, r in enumerate(requests))
+
+
+def test_threads_sharing_a_model_take_turns(llama):
+    """One loaded model serves every caller: threads generating on it at once get what each gets alone."""
+    import threading
+
+    alone = [ponder.generate(model=llama, **job).token_ids for job in jobs()]
+    results: dict[int, tuple] = {}
+    start = threading.Barrier(len(jobs()))
+
+    def run(index: int, job: dict) -> None:
+        start.wait()
+        results[index] = ponder.generate(model=llama, **job).token_ids
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs())]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[i] for i in range(len(alone))] == alone
+
+
+def test_a_generate_inside_generate_many_on_the_same_model_is_refused(llama):
+    with pytest.raises(ponder.PonderError, match="already generating on this model"):
+        for _ in ponder.generate_many(jobs()[:2], model=llama, batch_size=1):
+            ponder.generate("hi", model=llama, max_tokens=4)

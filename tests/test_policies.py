@@ -93,11 +93,54 @@ def test_filler_replaces_the_thinking(model, count, text):
 @PROPS
 @given(model=models, count=st.integers(1, 8), budget=budgets())
 def test_filler_goes_before_the_end_marker(model, count, budget):
-    result = run(model, [budget, Filler(count=count, where="before_end")])
+    uncapped = Budget(min_tokens=budget.min_tokens, wait=budget.wait)
+    result = run(model, [uncapped, Filler(count=count, where="before_end")])
     if "end" in result.token_phases:
         end = result.token_phases.index("end")
         assert result.token_ids[end - count: end] == tuple(model.tokenize(".")) * count
         assert result.thinking.endswith("." * count)
+
+
+@PROPS
+@given(model=models, count=st.integers(1, 12), budget=budgets(), max_waits=st.one_of(st.none(), st.integers(0, 3)),
+       limit=st.integers(1, 120))
+def test_a_filler_before_the_end_keeps_the_budget(model, count, budget, max_waits, limit):
+    """The filler counts as thinking: the thinking stays within the budget, the filler cut to fit the cap."""
+    budget = Budget(budget.min_tokens, budget.max_tokens, budget.wait, max_waits=max_waits)
+    result = run(model, [budget, Filler(count=count, where="before_end")], max_tokens=limit)
+    thinking = result.usage.thinking_tokens
+    assert thinking <= budget.max_tokens
+    if "end" not in result.token_phases:
+        assert result.finish_reason == "length" and result.usage.completion_tokens == limit
+        return
+    waits_spent = max_waits is not None and result.waits == max_waits
+    assert thinking >= budget.min_tokens or waits_spent
+    filler = [i for i in result.injections if i["reason"] == "filler"]
+    end = result.token_phases.index("end")
+    dots = sum(i["length"] for i in filler)
+    assert dots == min(count, budget.max_tokens - (end - dots))  # as many as fit under the cap
+    if dots:
+        assert len(filler) == 1 and filler[0]["start"] + dots == end  # right before the end marker
+
+
+@PROPS
+@given(model=models, count=st.integers(1, 30), maximum=st.integers(0, 40), text=st.sampled_from([".", " ...", "ab"]))
+def test_a_replacing_filler_is_cut_to_the_cap(model, count, maximum, text):
+    result = run(model, [Budget(max_tokens=maximum), Filler(count=count, text=text)])
+    unit = len(model.tokenize(text))
+    assert result.usage.thinking_tokens == min(count * unit, maximum) == result.usage.thinking_injected
+    assert result.capped
+
+
+def test_a_replacing_filler_is_the_whole_thinking():
+    import pytest
+
+    from ponder import PonderError
+    from ponder.policies import chain
+
+    for other in (Budget(min_tokens=4), Prefix("Ok")):
+        with pytest.raises(PonderError, match="a replacing filler is the whole thinking"):
+            chain([other, Filler(8)])
 
 
 @PROPS
@@ -184,7 +227,7 @@ def test_bad_settings_say_what_to_do():
         Budget(min_tokens=10, max_tokens=5)
     with pytest.raises(PonderError, match="min_tokens must be >= 0"):
         Budget(min_tokens=-1)
-    with pytest.raises(PonderError, match="wait must be non-empty strings"):
+    with pytest.raises(PonderError, match="wait must be one or more non-empty strings"):
         Budget(wait=("",))
     with pytest.raises(PonderError, match="choose one of budget"):
         make_policy("think-harder")

@@ -83,7 +83,8 @@ def test_anthropic_budget_tokens_is_the_maximum():
 @pytest.mark.parametrize("thinking, effort, message", [
     ({"min_tokens": 50, "max_tokens": 10}, None, "lower the minimum or raise the maximum"),
     ({"max_tokens": 100}, "high", "lower the minimum or raise the maximum"),
-    ({"enabled": False, "max_tokens": 5}, None, "thinking is disabled, so thinking.max_tokens cannot apply"),
+    ({"enabled": False, "max_tokens": 5}, None,
+     "thinking is off \\(thinking.enabled: false\\), so thinking.max_tokens cannot apply"),
     ({"type": "disabled", "prefix": "Ok"}, None, "thinking.prefix cannot apply"),
     ({"enabled": True, "type": "disabled"}, None, "disagree"),
     ({"budget_tokens": 5, "max_tokens": 6}, None, "not both"),

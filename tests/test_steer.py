@@ -22,12 +22,18 @@ PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthC
 PROMPT = "ab\n"
 
 
-def engine(model, policies, limit, temperature=0.0, seed=0):
-    """What vLLM does around the plugin: per step, logits, the plugin's shaping, a sample, stop at EOS."""
+def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=()):
+    """What vLLM does around the plugin: per step, logits, the plugin's shaping, a sample, stop at EOS.
+
+    ``prefill_chunks``: the prompt is evaluated in chunks first, and the plugin is asked about each
+    chunk's logits (here: logits where the given token is by far the best), whose samples vLLM drops.
+    """
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
     vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
     steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed)
     rng = np.random.default_rng(seed + 1)
+    for best in prefill_chunks:
+        steer.next(NumpyRow(np.eye(NATIVE_END + 1)[best] * 30.0))  # the sample is dropped: nothing emitted
     logits, output = model.prefill(model.prompt_ids(PROMPT)), []
     while len(output) < limit:
         step = steer.next(NumpyRow(logits))
@@ -65,11 +71,16 @@ def policy_sets(draw):
 native_models = st.builds(SyntheticBackend, seed=st.integers(0, 2**16), bias=st.floats(0, 4), native=st.just(True))
 
 
+# a chunk's logits: where the model would end its thinking, stop, or write on
+prefill_chunks = st.lists(st.sampled_from([NATIVE_END, EOS, 1, 9]), max_size=3)
+
+
 @PROPS
-@given(policies=policy_sets(), model=native_models, limit=st.integers(1, 120))
-def test_greedy_steering_matches_the_rewinding_loop(policies, model, limit):
+@given(policies=policy_sets(), model=native_models, limit=st.integers(1, 120), chunks=prefill_chunks)
+def test_greedy_steering_matches_the_rewinding_loop(policies, model, limit, chunks):
+    """Also when the engine first asks about a long prompt's chunks, whose samples it drops."""
     expected = ponder.generate(PROMPT, model=model, thinking=policies, raw_prompt=True, max_tokens=limit)
-    output, steer = engine(model, policies, limit)
+    output, steer = engine(model, policies, limit, prefill_chunks=chunks)
     assert tuple(output) == expected.token_ids
     emitted = steer.trace.phases[: len(output)]  # the trace may plan past the engine's limit
     assert emitted.count("thinking") == expected.usage.thinking_tokens
@@ -78,13 +89,16 @@ def test_greedy_steering_matches_the_rewinding_loop(policies, model, limit):
 
 
 @PROPS
-@given(model=native_models, maximum=st.integers(0, 40), data=st.data(), seed=st.integers(0, 1000))
-def test_sampled_steering_keeps_the_budget(model, maximum, data, seed):
+@given(model=native_models, maximum=st.integers(0, 40), data=st.data(), seed=st.integers(0, 1000),
+       chunks=prefill_chunks)
+def test_sampled_steering_keeps_the_budget(model, maximum, data, seed, chunks):
     budget = Budget(min_tokens=data.draw(st.integers(0, maximum)), max_tokens=maximum)
-    output, steer = engine(model, [budget], limit=200, temperature=1.0, seed=seed)
+    output, steer = engine(model, [budget], limit=200, temperature=1.0, seed=seed, prefill_chunks=chunks)
     trace = steer.trace
     assert budget.min_tokens <= trace.thinking <= budget.max_tokens
     assert trace.phase == ANSWER and output[trace.end_start] == NATIVE_END
+    unchunked, _ = engine(model, [budget], limit=200, temperature=1.0, seed=seed)
+    assert output == unchunked  # the same seed draws the same, however the prompt was chunked
 
 
 def test_an_ending_is_only_sampled_where_the_policy_lets_it():
@@ -93,3 +107,23 @@ def test_an_ending_is_only_sampled_where_the_policy_lets_it():
     output, steer = engine(model, [Budget(min_tokens=30, max_tokens=30)], limit=200, temperature=1.0, seed=7)
     assert output.index(NATIVE_END) == 30 and output.count(NATIVE_END) == 1
     assert steer.trace.injections[0].reason == "wait"
+
+
+def test_an_engine_token_off_a_planned_end_opens_the_thinking_again():
+    """The engine emits another token where the wrap-up was planned: the thinking goes on, uncapped."""
+    model = SyntheticBackend(seed=1, native=True)
+    encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
+    vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
+    steer = Steer(chain([Budget(max_tokens=2)]), vocab)
+    logits = np.zeros(21)
+    logits[1] = 5.0  # "a" is always the best token
+    for emitted in ([1], [1, 1]):
+        assert steer.next(NumpyRow(logits)).force is None
+        steer.sync(emitted)
+    assert steer.next(NumpyRow(logits)).force == NATIVE_END  # the cap: the wrap-up is planned
+    assert steer.trace.phase == ANSWER and steer.trace.capped
+    steer.sync([1, 1, 2])  # ... but the engine wrote "b" there
+    trace = steer.trace
+    assert trace.ids == [1, 1, 2] and trace.phases == ["thinking"] * 3 and trace.thinking == 3
+    assert trace.phase == "thinking" and trace.end_start is None and trace.answer_start is None
+    assert not trace.capped and trace.answer == 0

@@ -82,6 +82,21 @@ def test_bad_sweep_input_exits_2(tmp_path, args, message):
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize("typo, fixed", [
+    (["--task", "trivia"], ["--task", "addition"]),
+    (["--model", "/typo"], ["--model", "ponder-tiny"]),
+])
+def test_a_typo_writes_nothing_so_the_corrected_command_runs(tmp_path, typo, fixed):
+    out = tmp_path / "sweep"
+    common = ["--n", "1", "--policy", "no_thinking", "--no-progress", "--out", str(out)]
+    run = ponder("sweep", "--task", "addition", *common, *typo)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert not out.exists()
+    corrected = ponder("sweep", "--task", "addition", *common, *fixed)
+    assert corrected.returncode == 0, corrected.stderr
+    assert len(rows(out)) == 1
+
+
 def test_a_folder_of_another_sweep_is_refused_and_kept(tmp_path):
     out = tmp_path / "sweep"
     first = ponder("sweep", "--task", "addition", "--n", "1", "--policy", "no_thinking", "--no-progress",

@@ -5,7 +5,8 @@ from .backends import load_backend
 from .errors import PonderError
 from .formats import FORMATS, ThinkFormat
 from .policies import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix, make_policy
-from .result import Result, Usage
+from .result import Result
+from .usage import Usage
 from .sampling import Sampling
 
 __version__ = "0.1.0"

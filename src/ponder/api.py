@@ -6,15 +6,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .backends import Backend, load_backend
+from .backends import Backend, exclusive, load_backend
 from .batching import Batch, rows_for
 from .decoding import Decoder, OnText
 from .errors import PonderError
 from .formats import ThinkFormat, get_format
 from .markers import ModelVocab
 from .policies import NoThinking, Policy, chain
-from .result import Result, Trace, build_result
+from .result import Result, build_result
 from .sampling import Sampling
+from .trace import Trace
 
 Thinking = Policy | Iterable[Policy] | bool | None
 
@@ -92,21 +93,27 @@ def generate(
     ``endpoint`` (a URL such as ``http://127.0.0.1:8000/v1``) runs the s1 loop
     against an OpenAI-compatible server instead of a local model; ``model`` then
     names the served model (default: the first it lists), and chats are
-    written in ChatML.
+    written in ChatML. ``top_k`` is sent as the non-OpenAI field most servers
+    read (vLLM, llama-server, ponder serve); ``cancelled`` and ``continuation``
+    cannot run over an endpoint and are refused.
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation)
     if endpoint is not None:
         check(max_tokens)
+        if cancelled is not None or continuation:
+            raise PonderError("cancelled and continuation need a local model: the s1 loop over an endpoint "
+                              "can honour neither")
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
         return generate_over(endpoint, prompt, model, policies_for(thinking), get_format(format), max_tokens,
-                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed), stops,
-                             on_text)
+                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
+                             stops, on_text)
     check(max_tokens, prompt, thinking, continuation)
     engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
-    generation = prepare(engine, prompt, **options)
-    return generation.result(generation.decoder.run(generation.prompt_ids))
+    with exclusive(engine):  # one generation at a time on a model's KV cache; other threads wait their turn
+        generation = prepare(engine, prompt, **options)
+        return generation.result(generation.decoder.run(generation.prompt_ids))
 
 
 def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
@@ -122,6 +129,11 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
     if batch_size < 1:
         raise PonderError(f"batch_size must be >= 1, got {batch_size}")
     engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    with exclusive(engine):
+        yield from run_many(engine, requests, batch_size)
+
+
+def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> Iterator[tuple[int, Result]]:
     batch = Batch(rows_for(engine, batch_size))
     pending = iter(enumerate(requests))
     ended: deque = deque()

@@ -18,7 +18,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .decoding import Decoder, Steps
-from .result import Trace
+from .trace import Trace
 
 
 class Rows(Protocol):

@@ -33,13 +33,17 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy-text", default=" ...", metavar="TEXT", help='what the entropy pause injects')
     g.add_argument("--entropy-cooldown", type=int, default=8, metavar="N", help="sampled tokens between pauses")
     g.add_argument("--entropy-max", type=int, default=4, metavar="N", help="at most N entropy pauses")
+    g.add_argument("--entropy-phase", default="thinking", choices=["thinking", "answer", "both"],
+                   help="where the entropy pause acts (default: thinking)")
     g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
+    from .backends import CHOICES
+
     g = p.add_argument_group("model")
     g.add_argument("--model", metavar="PATH", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
-    g.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    g.add_argument("--backend", default="auto", choices=CHOICES)
     g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
     g.add_argument("--format", default="think", metavar="NAME", help="think format: think (default) or s1")
     g.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to drive with the s1 loop, "
@@ -59,7 +63,7 @@ def thinking_from_args(args: argparse.Namespace):
     """The policies the options ask for (``False`` for no thinking)."""
     from .options import thinking_from_options
 
-    return thinking_from_options(vars(args))
+    return thinking_from_options(vars(args), lambda option: "--" + option.replace("_", "-"))
 
 
 class Printer:

@@ -23,7 +23,7 @@ import numpy as np
 from .backends.base import Backend
 from .markers import EndDetector, ModelVocab, StopStrings
 from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
-from .result import Trace
+from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
 
@@ -104,8 +104,7 @@ class Decoder:
             vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
             thinking_tokens=trace.thinking - (ending.tokens if ending else 0),
             answer_tokens=trace.answer, injections=trace.injections, ending=ending,
-            tail=tail,
-            entropy=stats[0], varentropy=stats[1],
+            tail=tail, cap=self.policy.cap, entropy=stats[0], varentropy=stats[1],
         )
         action = self.policy.step(view)
         if isinstance(action, Force) and (action.ids or action.rewind):

@@ -7,7 +7,7 @@ from functools import lru_cache
 from .backends.base import Backend
 from .formats import ThinkFormat
 from .policies import Ending
-from .result import Trace
+from .trace import Trace
 
 
 class ModelVocab:

@@ -1,15 +1,16 @@
 """Thinking options as flat names and values, the same on every surface.
 
-The CLI's ``--max-think 64`` and vLLM's ``extra_args={"max_think": 64}`` (over
-HTTP: ``vllm_xargs``) name the same option. ``thinking_from_options`` turns a
-mapping of them into what ``ponder.generate(thinking=...)`` takes, with a clear
-error for a bad value or a misspelt name.
+The CLI's ``--max-think 64``, the server's ``"thinking": {"max_tokens": 64}`` and
+vLLM's ``extra_args={"max_think": 64}`` (over HTTP: ``vllm_xargs``) name the same
+option. ``thinking_from_options`` turns a mapping of them into what
+``ponder.generate(thinking=...)`` takes, with a clear error for a bad value, a
+misspelt name or options that cannot go together; ``options_for`` is its inverse.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import PonderError
 
@@ -34,6 +35,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "entropy_text": (TEXT, " ..."),
     "entropy_cooldown": (WHOLE, 8),
     "entropy_max": (WHOLE, 4),
+    "entropy_phase": (TEXT, "thinking"),
     "no_think": (FLAG, False),
 }
 BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up")
@@ -70,32 +72,62 @@ def pick(extra: Mapping[str, Any] | None) -> dict[str, Any]:
     return found
 
 
-def thinking_from_options(options: Mapping[str, Any]):
-    """The policies the options ask for: a list (maybe empty), or ``False`` for no thinking."""
-    from .policies import Budget, EntropyPause, Filler, Pause, Prefix
+Spell = Callable[[str], str]  # an option's name as the surface's users write it
 
-    o = {name: default for name, (_, default) in OPTIONS.items()}
-    o.update({k: v for k, v in options.items() if k in OPTIONS and v is not None})
-    budgeted = any(o[name] is not None for name in BUDGET_OPTIONS)
-    if o["no_think"]:
-        if budgeted or o["prefix"] or o["filler"]:
-            raise PonderError("no_think cannot be combined with a thinking budget, a prefix or a filler")
-        return False
+
+def flat_name(option: str) -> str:
+    return option
+
+
+def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
+    """The policies the options ask for: a list (maybe empty), or ``False`` for no thinking at all.
+
+    The one mapping behind every surface (the command line, the server's ``thinking`` object, the
+    vLLM plugin), so each refuses the same combinations. ``spell`` names an option in a refusal the
+    way that surface's users write it (``--prefix``, ``thinking.prefix``).
+    """
+    from .policies import Budget, Filler, Prefix
+
+    values = {name: default for name, (_, default) in OPTIONS.items()}
+    values.update({k: v for k, v in options.items() if k in OPTIONS and v is not None})
+    if values["no_think"]:
+        return without_thinking(values, spell)
     policies = []
-    if budgeted:
-        wait = o["wait"] or ("Wait",)
-        policies.append(Budget(min_tokens=o["min_think"] or 0, max_tokens=o["max_think"],
-                               wait=(wait,) if isinstance(wait, str) else tuple(wait),
-                               max_waits=o["max_waits"], wrap_up=o["wrap_up"]))
-    if o["prefix"]:
-        policies.append(Prefix(o["prefix"]))
-    if o["filler"] is not None:
-        policies.append(Filler(o["filler"], o["filler_text"], o["filler_where"]))
-    if o["pause"] is not None:
-        policies.append(Pause(o["pause"], o["pause_text"], o["pause_every"]))
-    if o["entropy_pause"] is not None:
-        policies.append(EntropyPause(o["entropy_pause"], o["varentropy_max"], o["entropy_text"],
-                                     o["entropy_cooldown"], o["entropy_max"]))
+    if any(values[name] is not None for name in BUDGET_OPTIONS):
+        wait = ("Wait",) if values["wait"] is None else values["wait"]  # given but empty: refused by Budget
+        policies.append(Budget(min_tokens=values["min_think"] or 0, max_tokens=values["max_think"], wait=wait,
+                               max_waits=values["max_waits"], wrap_up=values["wrap_up"]))
+    if values["prefix"] is not None:
+        policies.append(Prefix(values["prefix"]))
+    if values["filler"] is not None:
+        policies.append(Filler(values["filler"], values["filler_text"], values["filler_where"]))
+    return policies + answer_policies(values)
+
+
+def without_thinking(values: dict[str, Any], spell: Spell):
+    """No thinking: what acts in the answer still applies, what acts in the thinking is refused."""
+    from .policies import NoThinking
+
+    in_thinking = [name for name in (*BUDGET_OPTIONS, "prefix", "filler") if values[name] is not None]
+    if values["entropy_pause"] is not None and values["entropy_phase"] == "thinking":
+        in_thinking.append("entropy_pause")
+    if in_thinking:
+        raise PonderError(f"thinking is off ({spell('no_think')}), so {spell(in_thinking[0])} cannot apply: "
+                          "drop it or let the model think")
+    answer = answer_policies(values)
+    return [NoThinking(), *answer] if answer else False
+
+
+def answer_policies(values: dict[str, Any]) -> list:
+    """The pause and the entropy pause (which may act in the answer, with or without thinking)."""
+    from .policies import EntropyPause, Pause
+
+    policies = []
+    if values["pause"] is not None:
+        policies.append(Pause(values["pause"], values["pause_text"], values["pause_every"]))
+    if values["entropy_pause"] is not None:
+        policies.append(EntropyPause(values["entropy_pause"], values["varentropy_max"], values["entropy_text"],
+                                     values["entropy_cooldown"], values["entropy_max"], values["entropy_phase"]))
     return policies
 
 
@@ -117,9 +149,9 @@ def options_for(policies) -> dict[str, Any]:
             found.update(filler=p.count, filler_text=p.text, filler_where=p.where)
         elif isinstance(p, Pause):
             found.update(pause=p.count, pause_text=p.text, pause_every=p.every)
-        elif isinstance(p, EntropyPause) and p.phase == "thinking":
+        elif isinstance(p, EntropyPause):
             found.update(entropy_pause=p.threshold, varentropy_max=p.varentropy_max, entropy_text=p.text,
-                         entropy_cooldown=p.cooldown, entropy_max=p.max_insertions)
+                         entropy_cooldown=p.cooldown, entropy_max=p.max_insertions, entropy_phase=p.phase)
         elif not isinstance(p, CloseOnEos):
             raise PonderError(f"{p!r} has no flat options: it cannot be sent to an engine")
     return {k: v for k, v in found.items() if v is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from .policies import ANSWER, THINKING
-from .result import Trace
+from .trace import Trace
 
 
 class IncrementalText:

@@ -1,7 +1,7 @@
 """vLLM offline in a process of its own: ``python engine.py SPEC.json OUT.json``.
 
-SPEC: {"model": folder, "plugin": "none" | "class" | "entry_point", "requests": [{"prompt", "params"}],
-"invalid": [params...], "repeat": n}. OUT: each request's token ids, text and finish reason,
+SPEC: {"model": folder, "plugin": "none" | "class" | "installed", "requests": [{"prompt", "params"}],
+"invalid": [params...], "repeat": n, "engine": {more LLM arguments}}. OUT: each request's token ids, text and finish reason,
 the errors the invalid params raised, and the seconds each of the ``repeat`` batches took. One process per
 engine: vLLM on CPU holds the process's distributed state.
 """
@@ -20,7 +20,8 @@ def main(spec_path: str, out_path: str) -> None:
         from ponder.vllm.plugin import PonderLogitsProcessor
 
         kw["logits_processors"] = [PonderLogitsProcessor]
-    llm = LLM(spec["model"], enforce_eager=True, dtype="bfloat16", max_model_len=2048, seed=0, **kw)
+    llm = LLM(spec["model"], enforce_eager=True, dtype="bfloat16", max_model_len=2048, seed=0, **kw,
+              **spec.get("engine", {}))
     params = [SamplingParams(**r["params"]) for r in spec["requests"]]
     prompts = [r["prompt"] for r in spec["requests"]]
     llm.generate(prompts[:1], params[:1], use_tqdm=False)  # warm up before timing

@@ -1,8 +1,9 @@
 """Real vLLM for the tests and bench/vllm.py: the model folder, offline engines, OpenAI servers.
 
 Every engine runs in a process of its own, and ponder comes from the checkout (PYTHONPATH),
-so vLLM loads the plugin only where asked: by class, by ``--logits-processors``, or
-through the entry point, which ``entry_point_dir`` declares exactly as pyproject.toml does.
+so vLLM loads the plugin only where asked: by class or by ``--logits-processors``. An engine
+can also see ponder as installed (``installed_dir``: its entry points, as pyproject.toml
+declares them), to check that installing ponder changes no engine that does not ask for it.
 """
 
 from __future__ import annotations
@@ -51,24 +52,25 @@ def chat_prompt(question: str) -> str:
     return ChatML().chat_prompt([{"role": "user", "content": question}])
 
 
-def entry_point_dir() -> str:
-    """A folder whose dist-info declares pyproject.toml's vllm.logits_processors entry point."""
+def installed_dir() -> str:
+    """A folder whose dist-info declares ponder's entry points exactly as pyproject.toml does."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    points = project["entry-points"]["vllm.logits_processors"]
-    folder = Path(tempfile.mkdtemp(prefix="ponder-entry-point-"))
-    info = folder / "ponder_entry_point-0.0.dist-info"
+    folder = Path(tempfile.mkdtemp(prefix="ponder-installed-"))
+    info = folder / "ponder_installed-0.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ponder-entry-point\nVersion: 0.0\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in points.items())
-    (info / "entry_points.txt").write_text(f"[vllm.logits_processors]\n{lines}")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ponder-installed\nVersion: 0.0\n")
+    groups = {"console_scripts": project.get("scripts", {}), **project.get("entry-points", {})}
+    text = "".join(f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in points.items())
+                   for group, points in groups.items())
+    (info / "entry_points.txt").write_text(text)
     return str(folder)
 
 
 def package_dir() -> str:
     """A folder holding only the checkout's ``ponder`` package.
 
-    Not ``src`` itself: an editable install of ponder leaves ``src/ponder.egg-info`` there, whose
-    entry point would load the plugin into every engine.
+    Not ``src`` itself: an editable install of ponder leaves ``src/ponder.egg-info`` there, whose entry
+    points are those of the install (an older one declared the plugin for every engine).
     """
     folder = Path(tempfile.mkdtemp(prefix="ponder-src-"))
     (folder / "ponder").symlink_to(ROOT / "src" / "ponder")
@@ -76,19 +78,23 @@ def package_dir() -> str:
 
 
 def environment(plugin: str = "none") -> dict:
-    """The engine's environment: ponder importable, and its entry point declared only when asked for."""
+    """The engine's environment: ponder importable, and its entry points declared only when asked for."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"))
-    paths = [package_dir()] + ([entry_point_dir()] if plugin == "entry_point" else [])
+    paths = [package_dir()] + ([installed_dir()] if plugin == "installed" else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
-def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = (), repeat: int = 1) -> dict:
-    """One offline batch (``repeat`` times) in a fresh process; ``plugin`` is none, class or entry_point."""
+def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = (), repeat: int = 1,
+               engine: dict | None = None) -> dict:
+    """One offline batch (``repeat`` times) in a fresh process; ``plugin`` is none, class or installed.
+
+    ``engine``: more arguments for ``vllm.LLM`` (a small prefill chunk, speculative decoding...).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp, "spec.json"), Path(tmp, "out.json")
         spec.write_text(json.dumps({"model": model_dir(), "plugin": plugin, "requests": requests,
-                                    "invalid": list(invalid), "repeat": repeat}))
+                                    "invalid": list(invalid), "repeat": repeat, "engine": engine or {}}))
         run = subprocess.run([sys.executable, str(HERE / "engine.py"), str(spec), str(out)],
                              env=environment(plugin), capture_output=True, text=True, timeout=900)
         if run.returncode != 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from harness import chat_prompt, run_engine, s1_prompt, thinking_tokens
+from harness import chat_prompt, model_dir, run_engine, s1_prompt, thinking_tokens
 
 QUESTIONS = ["What is 12 + 30?", "What is 7 times 6?", "Name a prime above 20.", "What is 100 - 58?"]
 BUDGETS = [  # (extra_args, temperature)
@@ -40,7 +40,7 @@ INVALID = [
 @pytest.fixture(scope="module")
 def runs():
     batch = mixed_batch()
-    return batch, run_engine(batch, plugin="entry_point", invalid=INVALID), run_engine(batch, plugin="none")
+    return batch, run_engine(batch, plugin="class", invalid=INVALID), run_engine(batch, plugin="none")
 
 
 def test_budgeted_requests_honour_min_and_max_exactly(runs):
@@ -103,3 +103,44 @@ def test_the_openai_server_rejects_bad_settings_and_stays_up(plugin_server):
         completion(client, "What is 2 + 2?", {"mn_think": 3, "max_think": 5})
     choice = completion(client, "What is 2 + 2?", {"max_think": 6, "min_think": 6}).choices[0]
     assert thinking_tokens(choice.token_ids) == 6
+
+
+# engines other than the usual: ponder installed but not asked for, and prompts in several prefill chunks
+
+NGRAM = {"speculative_config": {"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_min": 1,
+                                "prompt_lookup_max": 3}}
+SMALL_CHUNKS = {"enable_chunked_prefill": True, "max_num_batched_tokens": 16, "max_num_seqs": 4}
+
+
+def test_installing_ponder_changes_no_engine_that_does_not_ask_for_it(runs):
+    """ponder installed as pyproject.toml declares it: an engine that does not name the plugin never runs it.
+
+    Such an engine takes a request whose extra_args hold another plugin's key, however close to one
+    of ponder's (``max_thinks``), and an engine with speculative decoding (which refuses custom
+    logits processors) starts and runs as without ponder.
+    """
+    batch, _, plain = runs
+    request = dict(batch[1], params=dict(batch[1]["params"], extra_args={"max_thinks": 3}))
+    installed = run_engine([request], plugin="installed")
+    assert installed["results"][0]["token_ids"] == plain["results"][1]["token_ids"]
+    speculative = run_engine([request], plugin="installed", engine=NGRAM)
+    assert speculative["results"][0]["text"].strip()
+
+
+def test_prompts_longer_than_a_prefill_chunk_are_steered_alike(runs):
+    """vLLM asks the plugin about rows still in their prefill, and drops those samples: nothing changes."""
+    from transformers import AutoTokenizer
+
+    batch, steered, _ = runs
+    # greedy ones: vLLM on CPU cannot chunk the prefill of a seeded sampled request (its CPU generator has no
+    # offset to rewind), with or without ponder
+    greedy = [i for i in range(0, len(batch), 2) if batch[i]["params"]["temperature"] == 0]
+    budgeted = [batch[i] for i in greedy]
+    tokenizer = AutoTokenizer.from_pretrained(model_dir())
+    assert all(len(tokenizer(r["prompt"]).input_ids) > SMALL_CHUNKS["max_num_batched_tokens"] for r in budgeted)
+    chunked = run_engine(budgeted, plugin="class", engine=SMALL_CHUNKS)
+    for i, request, result in zip(greedy, budgeted, chunked["results"]):
+        alone = steered["results"][i]
+        extra = request["params"]["extra_args"]
+        assert extra.get("min_think", 0) <= thinking_tokens(result["token_ids"]) <= extra["max_think"], result
+        assert result["token_ids"] == alone["token_ids"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
+import weakref
+from contextlib import contextmanager
 from functools import lru_cache
 
 from ..errors import PonderError
@@ -14,6 +17,7 @@ BACKENDS = {
     "llama.cpp": "ponder.backends.llamacpp:LlamaCppBackend",
     "transformers": "ponder.backends.hf:TransformersBackend",
 }
+CHOICES = ("auto", *BACKENDS)  # what --backend takes: auto picks by what the model is
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUNDLED = ("ponder-tiny",)  # models trained by ``ponder lab train`` that ship inside the package
 
@@ -85,6 +89,8 @@ def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4
     """Load (once per process) a model for the named backend; ``auto`` picks by what ``model`` is.
 
     ``threads``: CPU threads for its forward passes (default: the physical cores; a tiny model one).
+    Every caller gets the same backend, whose KV cache holds one generation at a time: ``generate``
+    holds it (``exclusive``) while it runs, so threads sharing it take turns.
     """
     if threads is not None and threads < 1:
         raise PonderError(f"--threads must be >= 1, got {threads}")
@@ -98,4 +104,36 @@ def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4
     return loader(path, n_ctx=n_ctx, threads=threads)
 
 
-__all__ = ["BACKENDS", "Backend", "default_model_path", "load_backend", "physical_cores", "resolve"]
+class Holder:
+    """Who is generating on one backend now."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner: int | None = None  # the thread holding it
+
+
+HOLDERS: "weakref.WeakKeyDictionary[object, Holder]" = weakref.WeakKeyDictionary()
+HOLDERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def exclusive(backend):
+    """Hold ``backend`` for one job: its KV cache is one generation's (or one batch's) at a time.
+
+    Another thread waits its turn. The thread already holding it is refused: waiting for itself would
+    never end (a ``generate`` inside a ``generate_many`` loop on the same model).
+    """
+    with HOLDERS_LOCK:
+        holder = HOLDERS.setdefault(backend, Holder())
+    if holder.owner == threading.get_ident():
+        raise PonderError("this thread is already generating on this model (a generate inside a generate_many "
+                          "loop?): finish that first, or load a second copy of the model")
+    with holder.lock:
+        holder.owner = threading.get_ident()
+        try:
+            yield backend
+        finally:
+            holder.owner = None
+
+
+__all__ = ["BACKENDS", "CHOICES", "Backend", "default_model_path", "exclusive", "load_backend", "physical_cores", "resolve"]

@@ -19,6 +19,7 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 def register(sub) -> None:
+    from ..backends import CHOICES
     from .sweep import METHODS, SweepConfig
 
     d = SweepConfig()
@@ -46,7 +47,7 @@ def register(sub) -> None:
                    help="with --endpoint: generations kept in flight on each server (default: 1)")
     p.add_argument("--batch-size", type=int, metavar="B", help="local model: generations per forward pass "
                    "(default: what suits the model; 1 is the exact, reproducible mode)")
-    p.add_argument("--backend", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    p.add_argument("--backend", default="auto", choices=CHOICES)
     p.add_argument("--format", default=d.format, help="think format: think or s1")
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-p", type=float, default=d.top_p)

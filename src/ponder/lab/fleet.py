@@ -30,7 +30,7 @@ class Replica:
 
 def connect(urls: tuple[str, ...], model: str | None, steer: str, policies: list[list]) -> list[Replica]:
     """A client per URL, each asked (or told) whether it steers with the plugin; a clear error if a policy cannot run."""
-    from ..remote import RemotePlan, client_for
+    from ..remote import LoopPolicies, client_for
     from ..remote.steered import has_plugin
 
     if steer not in STEERS:
@@ -43,7 +43,7 @@ def connect(urls: tuple[str, ...], model: str | None, steer: str, policies: list
             raise PonderError(f"{url} does not load ponder's vLLM plugin: start vLLM with --logits-processors "
                               "ponder.vllm.plugin:PonderLogitsProcessor, or use --steer loop")
         if not plugin:
-            unsupported = [p for p in policies if not RemotePlan.supports(p)]
+            unsupported = [p for p in policies if not LoopPolicies.supports(p)]
             if unsupported:
                 raise PonderError(f"{url} does not load ponder's vLLM plugin, and the s1 loop cannot run "
                                   f"{unsupported[0]}: start vLLM with the plugin, or choose other policies")

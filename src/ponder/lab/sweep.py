@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import PonderError
-from ..result import price
+from ..usage import price
 from .methods import METHODS
 from .tasks import Item, extract, get_task, grade
 
@@ -67,14 +67,14 @@ class SweepConfig:
         if self.n < 1 or self.samples < 1:
             raise PonderError("--n and --samples must be >= 1")
         if self.endpoint is not None:
-            from ..remote import Endpoint, RemotePlan
+            from ..remote import Endpoint, LoopPolicies
             from .fleet import STEERS
 
             for url in self.endpoints:
                 Endpoint(url)  # a bad URL fails here, before any folder is written
             if self.steer not in STEERS:
                 raise PonderError(f"unknown --steer {self.steer!r}: choose one of {', '.join(STEERS)}")
-            remote = [name for name, m in METHODS.items() if RemotePlan.supports(m.build(1))]
+            remote = [name for name, m in METHODS.items() if LoopPolicies.supports(m.build(1))]
             unsupported = [p for p in self.policies if p not in remote]
             if unsupported and self.steer == "loop":
                 raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint with the s1 loop: "

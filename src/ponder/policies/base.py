@@ -115,7 +115,9 @@ class View:
 
     ``thinking_tokens`` counts sampled and injected thinking tokens, not the
     tokens of a pending ``ending``. ``tail`` is how many trailing thinking
-    tokens spell the start of the end marker, so a cap can drop them.
+    tokens spell the start of the end marker, so a cap can drop them. ``cap``
+    is the most thinking tokens the chain allows (its budget's maximum), so a
+    policy that injects at the end of the thinking can fit under it.
     """
 
     vocab: Vocab
@@ -126,6 +128,7 @@ class View:
     injections: Sequence[Injection] = ()
     ending: Ending | None = None
     tail: int = 0
+    cap: int | None = None
     entropy: float | None = None
     varentropy: float | None = None
 
@@ -146,8 +149,18 @@ class View:
         return len(self.tokens) - start - injected
 
 
+# The stages of a chain, in the order its policies run at every step. Each policy sees the action
+# proposed by the stages before it and returns it, amended or replaced; so whatever must see an
+# action runs after the stage that proposes it.
+OPENING = 0  # Prefix, NoThinking: what the thinking starts with
+INSERTING = 1  # Pause, EntropyPause: tokens inserted along the way
+LIMITING = 2  # Budget: undoes an ending below the minimum, caps what would pass the maximum
+CLOSING = 3  # CloseOnEos: an EOS while thinking, once allowed, becomes the wrap-up
+LAST = 4  # Filler: slips in before whatever the stages above made end the thinking
+
+
 class Policy(Protocol):
-    """A pure thinking policy. ``stage`` orders policies in a chain."""
+    """A pure thinking policy. ``stage`` (one of the stages above) orders policies in a chain."""
 
     stage: int
     wants_stats: bool
@@ -158,7 +171,7 @@ class Policy(Protocol):
 class PolicyBase:
     """Defaults shared by the built-in policies (class attributes, not settings)."""
 
-    stage: ClassVar[int] = 1
+    stage: ClassVar[int] = INSERTING
     wants_stats: ClassVar[bool] = False
 
 

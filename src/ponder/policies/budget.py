@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import END, LEAD, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .base import END, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
 def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[int, ...] = ()) -> Force:
@@ -17,7 +17,8 @@ def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[in
 def as_tuple(value, name: str) -> tuple[str, ...]:
     """Accept one string or a sequence of strings for a text option."""
     items = (value,) if isinstance(value, str) else tuple(value)
-    require(all(isinstance(t, str) and t for t in items), f"{name} must be non-empty strings, got {value!r}")
+    require(bool(items) and all(isinstance(t, str) and t for t in items),
+            f"{name} must be one or more non-empty strings, got {value!r}")
     return items
 
 
@@ -26,10 +27,11 @@ class Budget(PolicyBase):
     """Keep the thinking between ``min_tokens`` and ``max_tokens``.
 
     Below the minimum, an attempt to end the thinking (the end marker or EOS)
-    is undone and the next wait string is injected instead. At the maximum the
-    wrap-up is forced: the end marker, then ``wrap_up`` (the format's answer
-    lead when None). Injected tokens count as thinking tokens; a wait string
-    that would pass the cap is cut to fit, so the minimum always holds.
+    is undone and the next wait string is injected instead, until ``max_waits``
+    waits are spent: after that the model may end its thinking below the
+    minimum. At the maximum the wrap-up is forced: the end marker, then
+    ``wrap_up`` (the format's answer lead when None). Injected tokens count as
+    thinking tokens; a wait string that would pass the cap is cut to fit.
     """
 
     min_tokens: int = 0
@@ -38,7 +40,7 @@ class Budget(PolicyBase):
     max_waits: int | None = None
     wrap_up: str | None = None
 
-    stage: ClassVar[int] = 2
+    stage: ClassVar[int] = LIMITING
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wait", as_tuple(self.wait, "wait"))

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Iterable
 
-from .base import THINKING, Action, Continue, Force, Policy, PolicyBase, View
-from .budget import wrap_up
+from ..errors import PonderError
+from .base import CLOSING, THINKING, Action, Continue, Force, Policy, PolicyBase, View
+from .budget import Budget, wrap_up
+from .shaping import Filler, Prefix
 
 
 @dataclass(frozen=True)
 class CloseOnEos(PolicyBase):
     """EOS while thinking, once accepted, becomes the wrap-up so an answer always follows."""
 
-    stage: ClassVar[int] = 3
+    stage: ClassVar[int] = CLOSING
 
     def step(self, view: View, proposed: Action) -> Action:
         ending = view.ending
@@ -24,7 +26,7 @@ class CloseOnEos(PolicyBase):
 
 @dataclass(frozen=True)
 class Chain:
-    """The policies sorted by stage: openers (0), injectors (1), budget (2), EOS close (3), filler (4).
+    """The policies sorted by stage (``policies.base`` lists the stages and why they run in that order).
 
     The order makes a later stage see, and may amend, what earlier ones
     proposed: the budget clips an injection that would pass its cap, and the
@@ -36,6 +38,13 @@ class Chain:
     def __post_init__(self) -> None:
         ordered = sorted((*self.policies, CloseOnEos()), key=lambda p: p.stage)
         object.__setattr__(self, "policies", tuple(ordered))
+        check_replacing_filler(ordered)
+
+    @property
+    def cap(self) -> int | None:
+        """The most thinking tokens any of the policies allows (None: no cap)."""
+        caps = [p.max_tokens for p in self.policies if isinstance(p, Budget) and p.max_tokens is not None]
+        return min(caps, default=None)
 
     @property
     def wants_stats(self) -> bool:
@@ -46,6 +55,15 @@ class Chain:
         for policy in self.policies:
             action = policy.step(view, action)
         return action
+
+
+def check_replacing_filler(policies) -> None:
+    """A replacing filler writes the whole thinking: a minimum or a prefix could never apply."""
+    if not any(isinstance(p, Filler) and p.where == "replace" for p in policies):
+        return
+    if any(isinstance(p, Prefix) or isinstance(p, Budget) and p.min_tokens for p in policies):
+        raise PonderError("a replacing filler is the whole thinking, so a prefix or a minimum cannot apply: "
+                          "drop them, or put the filler before the end (where='before_end')")
 
 
 def chain(policies: Policy | Iterable[Policy] | None) -> Chain:

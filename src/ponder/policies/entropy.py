@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import ANSWER, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .base import ANSWER, INSERTING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 PHASES = (THINKING, ANSWER, "both")
 
@@ -26,7 +26,7 @@ class EntropyPause(PolicyBase):
     max_insertions: int = 4
     phase: str = THINKING
 
-    stage: ClassVar[int] = 1
+    stage: ClassVar[int] = INSERTING
     wants_stats: ClassVar[bool] = True
 
     def __post_init__(self) -> None:

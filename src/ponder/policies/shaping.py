@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import ANSWER, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .base import (
+    ANSWER, INSERTING, LAST, OPENING, THINKING, Action, Force, Part, PolicyBase, View, force, require,
+)
 from .budget import wrap_up
 
 FILLER_PLACES = ("replace", "before_end")
@@ -22,7 +24,7 @@ class Prefix(PolicyBase):
 
     text: str = "Ok, so"
 
-    stage: ClassVar[int] = 0
+    stage: ClassVar[int] = OPENING
 
     def __post_init__(self) -> None:
         require(isinstance(self.text, str) and self.text != "", "prefix text must be a non-empty string")
@@ -39,7 +41,7 @@ class NoThinking(PolicyBase):
 
     text: str = ""
 
-    stage: ClassVar[int] = 0
+    stage: ClassVar[int] = OPENING
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase == THINKING and not view.tokens:
@@ -50,18 +52,19 @@ class NoThinking(PolicyBase):
 
 @dataclass(frozen=True)
 class Filler(PolicyBase):
-    """``count`` filler units (default ".") as thinking.
+    """``count`` filler units (default ".") as thinking, cut to fit the chain's cap.
 
     ``where="replace"``: the thinking is only filler, then the wrap-up (dot by dot,
     arXiv 2404.15758). ``where="before_end"``: the model thinks, and the filler
-    goes between its thinking and the end marker, whoever ends the thinking.
+    goes between its thinking and the end marker, whoever ends the thinking; near
+    the cap the thinking is ended early enough for the filler to fit.
     """
 
     count: int = 16
     text: str = "."
     where: str = "replace"
 
-    stage: ClassVar[int] = 4
+    stage: ClassVar[int] = LAST
 
     def __post_init__(self) -> None:
         require(self.count >= 1, f"filler count must be >= 1, got {self.count}")
@@ -71,14 +74,35 @@ class Filler(PolicyBase):
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING or view.count("filler"):
             return proposed
-        filler = Part("filler", repeated(view, self.text, self.count))
+        units = repeated(view, self.text, self.count)
         if self.where == "replace":
-            return wrap_up(view, rewind=len(view.tokens)).after(filler)
-        if isinstance(proposed, Force) and proposed.ends_thinking:
-            return proposed.after(filler)
-        if view.ending is not None:
-            return wrap_up(view, rewind=view.ending.tokens).after(Part("kept", view.ending.kept), filler)
+            return wrap_up(view, rewind=len(view.tokens)).after(Part("filler", fit(units, view.cap)))
+        if isinstance(proposed, Force):
+            if not proposed.ends_thinking:
+                return proposed  # a wait, a prefix: the thinking goes on
+            return proposed.after(Part("filler", fit(units, room_after(view, proposed))))
+        room = None if view.cap is None else view.cap - view.thinking_tokens
+        ending = view.ending
+        if ending is not None:  # the model ends its thinking and no stage objected
+            kept = ending.kept if room is None or len(ending.kept) <= room else ()
+            room = None if room is None else room - len(kept)
+            return wrap_up(view, rewind=ending.tokens).after(Part("kept", kept), Part("filler", fit(units, room)))
+        if room is not None and room <= len(units):  # one more token and the filler would not fit
+            return wrap_up(view).after(Part("filler", fit(units, room)))
         return proposed
+
+
+def fit(ids: tuple[int, ...], room: int | None) -> tuple[int, ...]:
+    return ids if room is None else ids[: max(0, room)]
+
+
+def room_after(view: View, action: Force) -> int | None:
+    """Thinking tokens left under the cap once ``action`` ends the thinking (its rewind and kept text applied)."""
+    if view.cap is None:
+        return None
+    pending = view.ending.tokens if view.ending is not None else 0  # not counted as thinking
+    kept = sum(len(part.ids) for part in action.parts if part.reason == "kept")
+    return view.cap - (view.thinking_tokens - max(0, action.rewind - pending)) - kept
 
 
 @dataclass(frozen=True)
@@ -89,7 +113,7 @@ class Pause(PolicyBase):
     text: str = " ..."
     every: int | None = None
 
-    stage: ClassVar[int] = 1
+    stage: ClassVar[int] = INSERTING
 
     def __post_init__(self) -> None:
         require(self.count >= 1, f"pause count must be >= 1, got {self.count}")

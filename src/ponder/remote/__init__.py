@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .client import Client, Completion, Endpoint, EndpointError
-from .loop import RemotePlan, generate_remote
+from .loop import LoopPolicies, generate_remote
 
 
 class ChatML:
@@ -31,5 +31,5 @@ def client_for(endpoint: "str | Endpoint | Client", model: str | None = None) ->
     return Client(endpoint)
 
 
-__all__ = ["ChatML", "Client", "Completion", "Endpoint", "EndpointError", "RemotePlan", "client_for",
+__all__ = ["ChatML", "Client", "Completion", "Endpoint", "EndpointError", "LoopPolicies", "client_for",
            "generate_remote"]

@@ -1,13 +1,14 @@
 """An OpenAI-compatible text completions endpoint over the standard library's HTTP, with retries.
 
 Any server with ``/v1/completions`` will do: vLLM, SGLang, llama-server, ``ponder serve``
-(with ``raw``), a hosted API. Connection failures, timeouts, 429 and 5xx answers are
-retried with exponential backoff; any other 4xx is the caller's mistake and is raised
-at once with the server's own message.
+(with ``raw``), a hosted API. Connection failures, timeouts, a body cut short, 429 and 5xx
+answers are retried with exponential backoff; any other 4xx is the caller's mistake and is
+raised at once with the server's own message.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -18,10 +19,27 @@ from urllib.parse import urlparse
 from ..errors import PonderError
 
 RETRIED = {408, 409, 425, 429, 500, 502, 503, 504}
+ABSENT = {404, 405, 501}  # the server has no such route
+MISUNDERSTOOD = {400, 422}  # the route exists but reads another body shape
 
 
 class EndpointError(PonderError):
     """The endpoint could not be reached or kept failing after the retries."""
+
+
+class Refused(PonderError):
+    """The server answered with a 4xx it will repeat: the request is at fault (or the key, or the route)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# Token counting: the body shapes of the servers' /tokenize, tried in turn until one answers with tokens.
+TOKENIZE_BODIES = (
+    lambda model, text: {"model": model, "prompt": text, "add_special_tokens": False},  # vLLM, SGLang, ponder
+    lambda model, text: {"content": text, "add_special": False, "parse_special": True},  # llama-server
+)
 
 
 @dataclass(frozen=True)
@@ -48,9 +66,13 @@ class Endpoint:
         return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
+# how a completion ended: the length limit, EOS, a stop string, or one of the two (the server does not say which)
+LENGTH, EOS, STOP, STOP_OR_EOS = "length", "eos", "stop", "stop or eos"
+
+
 @dataclass(frozen=True)
 class Completion:
-    """One call's text and counts. ``ended`` is ``length``, ``eos``, ``stop`` (a stop string) or ``stop?`` (unsaid)."""
+    """One call's text and counts; ``ended`` is LENGTH, EOS, STOP or STOP_OR_EOS."""
 
     text: str
     tokens: int
@@ -65,7 +87,7 @@ class Client:
         self.endpoint = endpoint
         self._model = endpoint.model
         self._counts: dict[str, int] = {}
-        self._tokenize = True  # until the server says it has no /tokenize
+        self._tokenize_shapes = tuple(range(len(TOKENIZE_BODIES)))  # narrowed to the one that works
         self._raw: dict | None = None
 
     @property
@@ -85,17 +107,17 @@ class Client:
         return self._model
 
     def complete(self, prompt: str, max_tokens: int, stop: tuple[str, ...] = (), temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None) -> Completion:
+                 top_p: float = 1.0, seed: int | None = None, top_k: int = 0) -> Completion:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature,
-                "top_p": top_p, "stop": list(stop) or None, "seed": seed, **self.raw}
+                "top_p": top_p, "top_k": top_k or None, "stop": list(stop) or None, "seed": seed, **self.raw}
         data = self.call("POST", "/v1/completions", {k: v for k, v in body.items() if v is not None})
         choice, usage = data["choices"][0], data.get("usage") or {}
         if choice.get("finish_reason") == "length":
-            ended = "length"
+            ended = LENGTH
         elif "stop_reason" in choice:  # vLLM and ponder serve: the stop string, or null for EOS
-            ended = "eos" if choice["stop_reason"] is None else "stop"
+            ended = EOS if choice["stop_reason"] is None else STOP
         else:
-            ended = "stop?"
+            ended = STOP_OR_EOS
         return Completion(choice.get("text") or "", int(usage.get("completion_tokens", 0)),
                           int(usage.get("prompt_tokens", 0)), ended)
 
@@ -103,28 +125,42 @@ class Client:
         """Tokens in ``text`` as the server's model counts them (``/tokenize``), else its UTF-8 bytes.
 
         Bytes are an upper bound for byte-level tokenizers, so a budget checked with
-        them is never passed.
+        them is never passed. A server that counts no tokens in a non-empty text did
+        not understand the body: the next shape is tried, then bytes.
         """
+        if not text:
+            return 0
         if text not in self._counts:
-            data = None
-            if self._tokenize:
-                data = self.probe("POST", "/tokenize", {"model": self.model, "prompt": text,
-                                                        "add_special_tokens": False})
-                self._tokenize = data is not None  # no /tokenize here: count bytes from now on
-            if data is None:
-                self._counts[text] = len(text.encode("utf-8"))
-            else:
-                self._counts[text] = int(data["count"]) if "count" in data else len(data["tokens"])
+            tokens = self._tokenized(text)
+            self._counts[text] = len(text.encode("utf-8")) if tokens is None else tokens
         return self._counts[text]
 
+    def _tokenized(self, text: str) -> int | None:
+        """The server's count for a non-empty text, or None when it has no usable /tokenize."""
+        for shape in self._tokenize_shapes:
+            try:
+                data = self.probe("POST", "/tokenize", TOKENIZE_BODIES[shape](self.model, text))
+            except Refused as err:
+                if err.status not in MISUNDERSTOOD:
+                    raise
+                data = {}
+            if data is None:  # no such route
+                break
+            tokens = data.get("count", len(data.get("tokens") or ()))
+            if tokens:
+                self._tokenize_shapes = (shape,)
+                return int(tokens)
+        self._tokenize_shapes = ()  # bytes from now on
+        return None
+
     def probe(self, method: str, path: str, body: dict | None = None) -> dict | None:
-        """``call``, but None where the server refuses (a 4xx: no such route here); still raises if unreachable."""
+        """``call``, but None where the server has no such route; raises any other refusal (401...)."""
         try:
             return self.call(method, path, body)
-        except EndpointError:
+        except Refused as err:
+            if err.status in ABSENT:
+                return None
             raise
-        except PonderError:
-            return None
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
         """One JSON call, retried on connection errors, timeouts, 429 and 5xx."""
@@ -145,10 +181,12 @@ class Client:
             except urllib.error.HTTPError as err:
                 message = error_message(err)
                 if err.code not in RETRIED:
-                    raise PonderError(f"{method} {url} answered {err.code}: {message}") from None
+                    raise Refused(f"{method} {url} answered {err.code}: {message}", err.code) from None
                 reason = f"{err.code}: {message}"
             except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
                 reason = str(getattr(err, "reason", err))
+            except (http.client.HTTPException, ValueError) as err:  # a body cut short, or not whole JSON
+                reason = f"an incomplete answer ({type(err).__name__})"
         raise EndpointError(f"{method} {url} failed {e.retries + 1} times (last: {reason}): check that the server "
                             "is running and the URL is its API base, e.g. http://127.0.0.1:8000/v1")
 

@@ -19,20 +19,21 @@ from ..errors import PonderError
 from ..formats import ThinkFormat
 from ..policies import Budget, Filler, NoThinking, Prefix
 from ..policies.chain import CloseOnEos
-from ..result import Result, Usage
-from .client import Client, Completion
+from ..result import Result
+from ..usage import Usage
+from .client import LENGTH, STOP, Client, Completion
 
 
 @dataclass(frozen=True)
-class RemotePlan:
+class LoopPolicies:
     """The thinking policies, as the s1 loop can apply them."""
 
     budget: Budget = Budget()
     prefix: str | None = None
-    thought: tuple[str, str] | None = None  # (reason, text): write this thought and close it (no thinking, filler)
+    thought: tuple[str, str | Filler] | None = None  # (reason, text or filler): write this thought and close it
 
     @classmethod
-    def of(cls, policies) -> "RemotePlan":
+    def of(cls, policies) -> "LoopPolicies":
         budget, prefix, thought = Budget(), None, None
         for p in policies:
             if isinstance(p, CloseOnEos):
@@ -44,7 +45,7 @@ class RemotePlan:
             elif isinstance(p, NoThinking):
                 thought = ("thought", p.text)
             elif isinstance(p, Filler) and p.where == "replace":
-                thought = ("filler", p.text * p.count)
+                thought = ("filler", p)
             else:
                 raise PonderError(f"{type(p).__name__} acts token by token and cannot run over an endpoint: "
                                   "use a budget, a prefix, no thinking or a replacing filler, or a local model")
@@ -60,7 +61,7 @@ class RemotePlan:
 
 
 @dataclass
-class Remote:
+class RemoteGeneration:
     """One generation's state: the text so far and what each phase has spent."""
 
     client: Client
@@ -122,7 +123,7 @@ class Remote:
             done = self.call(room, (self.fmt.end,))
             self.counts["thinking"] += done.tokens
             self.write("thinking", done.text)
-            if done.ended == "length":
+            if done.ended == LENGTH:
                 if not done.tokens:
                     return None  # a server that writes nothing yet reports the length reached: stop, not spin
                 continue
@@ -153,29 +154,33 @@ class Remote:
         done = self.call(room, stop)
         self.counts["answer"] += done.tokens
         self.write("answer", done.text)
-        self.finish = "length" if done.ended == "length" else "stop"
+        self.finish = "length" if done.ended == LENGTH else "stop"
 
 
 def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max_tokens: int,
                     sampling: dict, stop: tuple[str, ...] = (), on_text=None) -> Result:
     """One generation over the endpoint; ``prompt`` ends with the opened thinking."""
-    plan = RemotePlan.of(policies)
-    lead = plan.budget.wrap_up if plan.budget.wrap_up is not None else fmt.answer_lead
-    run = Remote(client, fmt, max_tokens, sampling, on_text, text=prompt)
+    asked = LoopPolicies.of(policies)
+    lead = asked.budget.wrap_up if asked.budget.wrap_up is not None else fmt.answer_lead
+    run = RemoteGeneration(client, fmt, max_tokens, sampling, on_text, text=prompt)
     start = time.perf_counter()
     closed = True
-    if plan.thought is not None:
-        reason, thought = plan.thought
+    if asked.thought is not None:
+        reason, thought = asked.thought
+        if isinstance(thought, Filler):
+            thought = fitted(client, thought, asked.budget.max_tokens)
         run.write("thinking", thought, reason)
         run.close(lead)
         run.capped = True
     else:
-        if plan.prefix:
-            run.write("thinking", plan.prefix, "prefix")
-        ended = run.think(plan.budget)
+        if asked.prefix:
+            run.write("thinking", asked.prefix, "prefix")
+        ended = run.think(asked.budget)
         closed = ended is not None  # None: the overall limit ran out while thinking
         if closed:
-            run.close(None if ended in ("stop", "stop?") else lead)  # the model's own marker: no lead forced
+            # the model's own marker: no lead forced; after EOS, or where the server does not say which of the
+            # two ended the call (llama-server), the lead is forced, so that an answer follows
+            run.close(None if ended == STOP else lead)
             run.capped = ended == "cap"
     if closed:
         run.respond(stop)
@@ -183,7 +188,15 @@ def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max
     return build_remote_result(run, prompt, seconds)
 
 
-def build_remote_result(run: Remote, prompt: str, seconds: float) -> Result:
+def fitted(client: Client, filler: Filler, cap: int | None) -> str:
+    """The filler's text, as many units as the server's tokenizer fits under the cap."""
+    count = filler.count
+    while cap is not None and count and client.count(filler.text * count) > cap:
+        count = min(count - 1, count * cap // client.count(filler.text * count))
+    return filler.text * count
+
+
+def build_remote_result(run: RemoteGeneration, prompt: str, seconds: float) -> Result:
     c = run.counts
     usage = Usage(prompt_tokens=run.prompt_tokens or run.client.count(prompt), thinking_tokens=c["thinking"],
                   thinking_injected=c["thinking_injected"], marker_tokens=c["marker"], answer_tokens=c["answer"],

@@ -14,7 +14,8 @@ from ..errors import PonderError
 from ..formats import ThinkFormat
 from ..options import options_for
 from ..policies import Budget
-from ..result import Result, Usage
+from ..result import Result
+from ..usage import Usage
 from .client import Client, EndpointError
 
 PROBE = {"max_think": -1}  # a setting the plugin refuses and plain vLLM ignores
@@ -42,10 +43,13 @@ def generate_steered(prompt: str, client: Client, policies, fmt: ThinkFormat, ma
     data = client.call("POST", "/v1/completions", {k: v for k, v in body.items() if v is not None})
     seconds = time.perf_counter() - start
     choice, usage = data["choices"][0], data.get("usage") or {}
-    tokens = (choice.get("logprobs") or {}).get("tokens") or []
+    logprobs = choice.get("logprobs") or {}
+    tokens, offsets = logprobs.get("tokens") or [], logprobs.get("text_offset") or []
     text = choice.get("text") or ""
     end = tokens.index(fmt.end) if fmt.end in tokens else len(tokens)
-    thinking, _, answer = text.partition(fmt.end)
+    # where the text splits: the marker's offset (a special marker, such as s1's, is not in the text itself)
+    cut = offsets[end] if end < len(offsets) else len(text)
+    thinking, answer = text[:cut], text[cut:].removeprefix(fmt.end)
     budget = next((p for p in policies if isinstance(p, Budget)), None)
     waits = sum(thinking.count(w) for w in set(budget.wait)) if budget and budget.min_tokens else 0
     marker = int(end < len(tokens))

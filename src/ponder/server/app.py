@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from contextlib import asynccontextmanager
@@ -81,7 +82,7 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
     @app.post("/tokenize", dependencies=[auth], tags=["ponder"])
     async def tokenize(body: TokenizeRequest):
         """vLLM's shape: the token ids of a text, so a client can count tokens as this model does."""
-        tokens = server.backend.tokenize(body.prompt)
+        tokens = await asyncio.wrap_future(server.worker.call(lambda: server.backend.tokenize(body.prompt)))
         return {"tokens": tokens, "count": len(tokens), "max_model_len": server.backend.n_ctx}
 
     @app.get("/v1/models", dependencies=[auth], tags=["openai"])

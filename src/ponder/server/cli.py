@@ -9,12 +9,13 @@ from ..errors import PonderError
 
 
 def register(sub) -> None:
+    from ..backends import CHOICES
     from .settings import ServerSettings
 
     d = ServerSettings()
     p = sub.add_parser("serve", help="serve an OpenAI-compatible API with per-request thinking budgets")
     p.add_argument("--model", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
-    p.add_argument("--backend", default=d.backend, choices=["auto", "llama.cpp", "transformers"])
+    p.add_argument("--backend", default=d.backend, choices=CHOICES)
     p.add_argument("--n-ctx", type=int, default=d.n_ctx, metavar="N", help=f"context window (default: {d.n_ctx})")
     p.add_argument("--format", default=d.format, metavar="NAME", help="think format: think (default) or s1")
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host}, this machine only)")

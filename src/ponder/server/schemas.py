@@ -56,25 +56,26 @@ Unit = Annotated[str, Field(min_length=1, max_length=UNIT), AfterValidator(encod
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
-class Lenient(BaseModel):
-    """Ignore unknown fields; refuse NaN and infinities, which JSON parsers let through."""
+class RequestModel(BaseModel):
+    """The base of every request body's models: unknown fields ignored (clients send many we have no use
+    for), NaN and infinities refused (JSON parsers let them through)."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
 
-class FillerOptions(Lenient):
+class FillerOptions(RequestModel):
     count: Units = 16
     text: Unit = "."
     where: Literal["replace", "before_end"] = "replace"
 
 
-class PauseOptions(Lenient):
+class PauseOptions(RequestModel):
     count: Units = 4
     text: Unit = " ..."
     every: Count | None = None
 
 
-class EntropyPauseOptions(Lenient):
+class EntropyPauseOptions(RequestModel):
     threshold: Float(ge=0, le=64) = 3.0
     varentropy_max: Float(ge=0, le=1e6) | None = None
     text: ShortText = " ..."
@@ -83,7 +84,7 @@ class EntropyPauseOptions(Lenient):
     phase: Literal["thinking", "answer", "both"] = "thinking"
 
 
-class ThinkingOptions(Lenient):
+class ThinkingOptions(RequestModel):
     """ponder's ``thinking`` object; Anthropic's ``{"type", "budget_tokens"}`` is read from it too."""
 
     enabled: StrictBool | None = None  # false: no thinking at all
@@ -101,16 +102,16 @@ class ThinkingOptions(Lenient):
     budget_tokens: Count | None = None
 
 
-class StreamOptions(Lenient):
+class StreamOptions(RequestModel):
     include_usage: StrictBool = False
 
 
-class TextPart(Lenient):
+class TextPart(RequestModel):
     type: Literal["text"]
     text: Text
 
 
-class Message(Lenient):
+class Message(RequestModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | list[TextPart] | None = None
 
@@ -123,7 +124,7 @@ class Message(Lenient):
 Stop = Annotated[Text, Field(max_length=SHORT)]
 
 
-class GenerationRequest(Lenient):
+class GenerationRequest(RequestModel):
     """The fields chat and text completions share."""
 
     model: str | None = None  # one model is served, whatever the client names
@@ -175,7 +176,7 @@ class CompletionRequest(GenerationRequest):
         return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
 
 
-class TokenizeRequest(Lenient):
+class TokenizeRequest(RequestModel):
     """``POST /tokenize`` as vLLM takes it (``model`` and ``add_special_tokens`` are accepted and ignored)."""
 
     prompt: Annotated[Text, Field(max_length=1 << 20)]

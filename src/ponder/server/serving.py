@@ -1,10 +1,8 @@
-"""One generation request from validation to response: plan it, queue it, answer whole or as a stream."""
+"""One generation request: planned (planning.py), queued, then answered whole or streamed (streaming.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,17 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import PonderError
-from .errors import ApiError, error_event
-from .jobs import Outcome, Plan, PlanJob, PromptTooLong
+from .errors import ApiError
+from .jobs import Outcome, PlanJob, PromptTooLong
 from .metrics import Metrics, Recent
-from .responses import FINISH, Envelope, Trimmer, delta_chunk, ponder_details, response, usage_chunk
+from .planning import make_plan
+from .responses import Envelope, response
 from .schemas import GenerationRequest
 from .settings import ServerSettings
-from .thinking import describe, resolve_thinking
+from .streaming import DONE, SSE_HEADERS, gone, stream, summary
+from .thinking import describe
 from .worker import ClientGone, GenerationWorker, QueueFull, Ticket
-
-DONE = object()  # put on a stream's event queue once its job has ended
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass
@@ -34,33 +31,6 @@ class Server:
     worker: GenerationWorker
     metrics: Metrics
     recent: Recent
-
-
-def make_plan(body: GenerationRequest, chats: tuple, settings: ServerSettings) -> Plan:
-    """Check the request against the server's limits and map its thinking fields; ApiError (400) if not."""
-    limit = body.completion_limit()
-    if limit is not None and limit > settings.max_tokens:
-        param = "max_completion_tokens" if body.max_completion_tokens is not None else "max_tokens"
-        raise ApiError(400, f"{param} is {limit}, above this server's limit of {settings.max_tokens} "
-                            "(--max-tokens): ask for fewer", param, "max_tokens_too_large")
-    if len(chats) * body.n > settings.max_n:
-        raise ApiError(400, f"{len(chats) * body.n} choices asked for; this server makes at most "
-                            f"{settings.max_n} per request (--max-n)", "n", "too_many_choices")
-    raw = getattr(body, "raw", False)
-    if raw and (body.thinking is not None or body.reasoning_effort is not None):
-        raise ApiError(400, "a raw completion continues text and has no thinking: drop thinking and "
-                            "reasoning_effort, or raw", "raw", "invalid_thinking")
-    try:
-        thinking = resolve_thinking(body.thinking, body.reasoning_effort)
-    except PonderError as err:
-        raise ApiError(400, str(err), "thinking", "invalid_thinking") from None
-    return Plan(
-        chats=chats, n=body.n, thinking=thinking, max_tokens=limit or settings.max_tokens,
-        max_prompt_tokens=settings.max_prompt_tokens,
-        temperature=0.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0, seed=body.seed,
-        stop=body.stops(), format=settings.format, raw=raw,
-    )
 
 
 async def serve(server: Server, request: Request, body: GenerationRequest, kind: str, chats: tuple) -> Response:
@@ -140,76 +110,6 @@ async def disconnect(request: Request) -> None:
     """Returns when the client has gone (the body is already read, so only a disconnect can come)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
-
-
-async def stream(server: Server, env: Envelope, body: GenerationRequest, choices: int, ticket: Ticket,
-                 events: asyncio.Queue):
-    """SSE: thinking deltas as ``reasoning_content``, then the answer, finish reasons, usage, ``[DONE]``."""
-    finished = False
-    trimmers: dict[tuple[int, str], Trimmer] = {}
-    try:
-        if env.kind == "chat":
-            for index in range(choices):
-                yield sse(delta_chunk(env, index, "role", ""))
-        async for index, phase, text in deltas(events):
-            if env.kind != "raw":  # a raw continuation is sent exactly as generated
-                text = trimmers.setdefault((index, phase), Trimmer()).feed(text)
-            if text:
-                yield sse(delta_chunk(env, index, phase, text))
-        try:
-            outcome: Outcome = ticket.future.result()
-        except PonderError as err:
-            yield sse(error_event(str(err), None, "invalid_request"))
-        except Exception as err:  # a bug, reported in the stream as a 500 would be: the server stays up
-            yield sse(error_event(f"internal error ({type(err).__name__})", None, "internal_error", "server_error"))
-        else:
-            results = list(outcome.results)
-            for index, result in enumerate(results):
-                yield sse(delta_chunk(env, index, None, "", FINISH[result.finish_reason]))
-            if body.include_usage():
-                yield sse(usage_chunk(env, results, outcome.prompt_tokens, server.settings, ticket.queue_seconds))
-            server.recent.update(env.id, **summary(server, outcome, ticket))
-        yield "data: [DONE]\n\n"
-        finished = True
-    finally:
-        if not finished:  # the client went away mid-stream: stop the generation, free the worker
-            ticket.cancel()
-            gone(server, env.id)
-
-
-async def deltas(events: asyncio.Queue):
-    """The text deltas until the job ends, those of one choice and phase that piled up (a slow reader) joined."""
-    pending: deque = deque()
-    while True:
-        if not pending:
-            pending.append(await events.get())
-        while not events.empty():
-            pending.append(events.get_nowait())
-        event = pending.popleft()
-        if event is DONE:
-            return
-        index, phase, text = event
-        while pending and pending[0] is not DONE and pending[0][:2] == (index, phase):
-            text += pending.popleft()[2]
-        yield index, phase, text
-
-
-def sse(obj: dict) -> str:
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
-
-def summary(server: Server, outcome: Outcome, ticket: Ticket) -> dict:
-    """The live view's row for a finished request."""
-    details = ponder_details(list(outcome.results), outcome.prompt_tokens, server.settings, ticket.queue_seconds)
-    details.pop("choices")
-    finish = [r.finish_reason for r in outcome.results]
-    return {**details, "status": "done", "prompt_tokens": outcome.prompt_tokens,
-            "finish_reason": finish[0] if len(set(finish)) == 1 else ",".join(finish)}
-
-
-def gone(server: Server, rid: str) -> None:
-    server.metrics.client_gone()
-    server.recent.update(rid, status="cancelled")
 
 
 def record(server: Server, ticket: Ticket) -> None:

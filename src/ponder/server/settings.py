@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from ..errors import PonderError
-from ..result import price
+from ..usage import price
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import PonderError
-from ..policies import Budget, EntropyPause, Filler, Pause, Policy, Prefix
+from ..options import thinking_from_options
+from ..policies import Budget, EntropyPause, Filler, Pause, Policy
 from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ThinkingOptions
 
 
@@ -36,25 +37,48 @@ Thinking = list[Policy] | bool | None
 
 
 def resolve_thinking(options: ThinkingOptions | None, effort: str | None = None) -> Thinking:
-    """The policies a request asks for. Explicit ``thinking`` fields win over ``reasoning_effort``."""
+    """The policies a request asks for. Explicit ``thinking`` fields win over ``reasoning_effort``.
+
+    The fields become ponder's flat options, mapped to policies as on every other surface.
+    """
     options = options or ThinkingOptions()
     if effort is not None and effort not in EFFORTS:
         raise PonderError(f"unknown reasoning_effort {effort!r}: choose one of {', '.join(EFFORTS)}")
-    if not enabled(options, effort):
-        return disabled(options)
-    policies: list[Policy] = []
-    budget = budget_policy(options, EFFORTS.get(effort) if effort else None)
-    if budget is not None:
-        policies.append(budget)
-    if options.prefix is not None:
-        policies.append(Prefix(options.prefix))
-    if options.filler is not None:
-        policies.append(filler_policy(options.filler))
-    if options.pause is not None:
-        policies.append(pause_policy(options.pause))
-    if options.entropy_pause is not None:
-        policies.append(entropy_policy(options.entropy_pause))
-    return policies or None
+    flat, names = flat_options(options, effort)
+    policies = thinking_from_options(flat, lambda option: names.get(option, f"thinking.{option}"))
+    return None if policies == [] else policies  # None: nothing asked, the model thinks as it likes
+
+
+# the thinking object's fields that set a flat option to their own value
+DIRECT = {"min_tokens": "min_think", "max_tokens": "max_think", "wait": "wait", "max_waits": "max_waits",
+          "wrap_up": "wrap_up", "prefix": "prefix"}
+
+
+def flat_options(options: ThinkingOptions, effort: str | None) -> tuple[dict, dict[str, str]]:
+    """The thinking object as flat options, and the request's name for each (to name it in a refusal)."""
+    flat = {option: getattr(options, field) for field, option in DIRECT.items()}
+    names = {option: f"thinking.{field}" for field, option in DIRECT.items()}
+    on = enabled(options, effort)
+    flat["no_think"], names["no_think"] = not on, turned_off_by(options, effort)
+    if options.budget_tokens is not None:
+        if options.max_tokens is not None:
+            raise PonderError("give thinking.max_tokens or thinking.budget_tokens, not both")
+        flat["max_think"], names["max_think"] = options.budget_tokens, "thinking.budget_tokens"
+    level = EFFORTS.get(effort) if effort and on else None
+    if level is not None:
+        flat["min_think"] = level.min_tokens if flat["min_think"] is None else flat["min_think"]
+        flat["max_think"] = level.max_tokens if flat["max_think"] is None else flat["max_think"]
+    flat.update(filler_options(options.filler), **pause_options(options.pause),
+                **entropy_options(options.entropy_pause))
+    return flat, names
+
+
+def turned_off_by(options: ThinkingOptions, effort: str | None) -> str:
+    if options.enabled is False:
+        return "thinking.enabled: false"
+    if options.type == "disabled":
+        return 'thinking.type: "disabled"'
+    return f"reasoning_effort: {effort!r}"
 
 
 def enabled(options: ThinkingOptions, effort: str | None) -> bool:
@@ -67,49 +91,27 @@ def enabled(options: ThinkingOptions, effort: str | None) -> bool:
     return effort != "none"
 
 
-def disabled(options: ThinkingOptions) -> Thinking:
-    """No thinking; a pause in the answer still applies, a budget, prefix or filler cannot."""
-    shaping = [name for name in ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up",
-                                 "prefix", "filler", "entropy_pause") if getattr(options, name) is not None]
-    if shaping:
-        raise PonderError(f"thinking is disabled, so thinking.{shaping[0]} cannot apply: "
-                          "drop it or enable thinking")
-    if options.pause is None:
-        return False
-    from ..policies import NoThinking
-
-    return [NoThinking(), pause_policy(options.pause)]
-
-
-def budget_policy(options: ThinkingOptions, effort: Effort | None) -> Budget | None:
-    if options.budget_tokens is not None and options.max_tokens is not None:
-        raise PonderError("give thinking.max_tokens or thinking.budget_tokens, not both")
-    maximum = options.max_tokens if options.max_tokens is not None else options.budget_tokens
-    minimum = options.min_tokens
-    if effort is not None:
-        minimum = effort.min_tokens if minimum is None else minimum
-        maximum = effort.max_tokens if maximum is None else maximum
-    wait = options.wait if options.wait is not None else ("Wait",)
-    if all(v is None for v in (minimum, maximum, options.wait, options.max_waits, options.wrap_up)):
-        return None
-    return Budget(min_tokens=minimum or 0, max_tokens=maximum, wait=wait, max_waits=options.max_waits,
-                  wrap_up=options.wrap_up)
-
-
-def filler_policy(value: int | FillerOptions) -> Filler:
+def filler_options(value: int | FillerOptions | None) -> dict:
+    if value is None:
+        return {}
     options = FillerOptions(count=value) if isinstance(value, int) else value
-    return Filler(count=options.count, text=options.text, where=options.where)
+    return {"filler": options.count, "filler_text": options.text, "filler_where": options.where}
 
 
-def pause_policy(value: int | PauseOptions) -> Pause:
+def pause_options(value: int | PauseOptions | None) -> dict:
+    if value is None:
+        return {}
     options = PauseOptions(count=value) if isinstance(value, int) else value
-    return Pause(count=options.count, text=options.text, every=options.every)
+    return {"pause": options.count, "pause_text": options.text, "pause_every": options.every}
 
 
-def entropy_policy(value: float | EntropyPauseOptions) -> EntropyPause:
+def entropy_options(value: float | EntropyPauseOptions | None) -> dict:
+    if value is None:
+        return {}
     options = EntropyPauseOptions(threshold=value) if isinstance(value, (int, float)) else value
-    return EntropyPause(threshold=options.threshold, varentropy_max=options.varentropy_max, text=options.text,
-                        cooldown=options.cooldown, max_insertions=options.max_insertions, phase=options.phase)
+    return {"entropy_pause": options.threshold, "varentropy_max": options.varentropy_max,
+            "entropy_text": options.text, "entropy_cooldown": options.cooldown,
+            "entropy_max": options.max_insertions, "entropy_phase": options.phase}
 
 
 def describe(thinking: Thinking) -> str:

@@ -4,9 +4,10 @@ A backend is not thread-safe, so every generation goes through this one thread. 
 rounds of batched decoding (``ponder.batching``): each generation is a row, a request's
 generations join the batch at the next round when a row is free, in the order requests
 came, and leave when done. With one row (``--batch-size 1``) requests run one at a time,
-exactly as ``ponder.generate`` runs them. The event loop only submits jobs and awaits
-them. A client that goes away cancels its ticket: a job still in the queue is dropped
-before it starts, a running one stops at its next decoding step.
+exactly as ``ponder.generate`` runs them. The event loop only submits jobs (and small
+calls such as tokenizing, run between two rounds) and awaits them. A client that goes
+away cancels its ticket: a job still in the queue is dropped before it starts, a running
+one stops at its next decoding step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from ..backends import exclusive
 from ..batching import Batch, rows_for
 
 
@@ -75,7 +77,9 @@ class GenerationWorker:
 
     def __init__(self, backend, max_queue: int, rows: int = 1) -> None:
         self.max_queue = max_queue
+        self.backend = backend
         self.batch = Batch(rows_for(backend, rows))
+        self.calls: deque[tuple[Callable[[], Any], Future]] = deque()  # run between two rounds
         self.lock = threading.Condition()
         self.holding: set[Ticket] = set()
         self.queue: deque[Ticket] = deque()
@@ -97,20 +101,51 @@ class GenerationWorker:
         ticket.future.add_done_callback(lambda _: self._release(ticket))
         return ticket
 
+    def call(self, function: Callable[[], Any]) -> Future:
+        """Run ``function`` on the decoding thread between two rounds: the only thread that touches the backend."""
+        future: Future = Future()
+        with self.lock:
+            if self.closed:
+                raise QueueFull("the server is stopping")
+            self.calls.append((function, future))
+            self.lock.notify()
+        return future
+
     # the decoding thread
 
     def _loop(self) -> None:
+        while self._wait_for_work():
+            with exclusive(self.backend):  # no other thread generates on this model while requests run
+                while self._has_work():
+                    self._run_calls()
+                    self._admit()
+                    try:
+                        self.batch.round()
+                    except Exception as err:  # the forward pass itself failed: every running row ends with it
+                        self.batch.fail(err)
+
+    def _wait_for_work(self) -> bool:
+        """Until there is work; False once closed, when what was running has stopped (its tickets are flagged)."""
+        with self.lock:
+            while not self.closed and not self._has_work():
+                self.lock.wait()
+            return not self.closed or bool(self.pending or self.batch.running)
+
+    def _has_work(self) -> bool:
+        return bool(self.calls or self.queue or self.pending or self.batch.running)
+
+    def _run_calls(self) -> None:
         while True:
             with self.lock:
-                while not self.closed and not (self.queue or self.pending or self.batch.running):
-                    self.lock.wait()
-                if self.closed and not (self.pending or self.batch.running):
-                    return  # what was running has stopped (its tickets are flagged): nothing is left to end
-            self._admit()
+                if not self.calls:
+                    return
+                function, future = self.calls.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
             try:
-                self.batch.round()
-            except Exception as err:  # the forward pass itself failed: every running row ends with it
-                self.batch.fail(err)
+                future.set_result(function())
+            except Exception as err:
+                future.set_exception(err)
 
     def _admit(self) -> None:
         """Give free rows to the next generations, taking requests in the order they came."""
@@ -196,4 +231,7 @@ class GenerationWorker:
             self.queue.clear()
             for ticket in self.active:
                 ticket.flag.set()
+            for _, future in self.calls:
+                future.cancel()
+            self.calls.clear()
             self.lock.notify()

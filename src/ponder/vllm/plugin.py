@@ -1,8 +1,9 @@
 """ponder's policies inside vLLM: a v1 logits processor.
 
-Load it with ``vllm serve MODEL --logits-processors ponder.vllm.plugin:PonderLogitsProcessor``,
-``LLM(MODEL, logits_processors=[PonderLogitsProcessor])``, or by installing
-ponder next to vLLM (the ``vllm.logits_processors`` entry point). A request
+Load it with ``vllm serve MODEL --logits-processors ponder.vllm.plugin:PonderLogitsProcessor``
+or ``LLM(MODEL, logits_processors=[PonderLogitsProcessor])``: only an engine that
+names it runs it (ponder declares no entry point that would load it into every
+engine, and vLLM refuses it next to speculative decoding). A request
 asks for thinking control in ``SamplingParams.extra_args`` (over HTTP:
 ``vllm_xargs``) with ponder's option names: ``{"min_think": 64, "max_think":
 256}``. Requests without them are left alone.
@@ -24,28 +25,12 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
-from ..api import policies_for
 from ..errors import PonderError
 from ..formats import FORMATS
-from ..options import pick, thinking_from_options
-from ..policies import Chain
+from .extra_args import request_thinking
 from .steer import MarkerVocab, Steer, Step
 
 logger = logging.getLogger("ponder.vllm")
-
-FORMAT_KEY = "think_format"
-
-
-def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
-    """The policies (None: no ponder options) and the think format a request asks for; a clear error if bad."""
-    extra = extra or {}
-    fmt = extra.get(FORMAT_KEY)
-    if fmt is not None and fmt not in FORMATS:
-        raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
-    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
-    if not options:
-        return None, fmt
-    return policies_for(thinking_from_options(options)), fmt
 
 
 class PonderLogitsProcessor(LogitsProcessor):

@@ -5,7 +5,7 @@ engine samples, and can only shape them: force one token (every other logit to
 -inf) or ban some. It cannot take back a token once sampled. So the steer keeps
 the request's trace a little ahead of the engine:
 
-- a forced run (a wait, the wrap-up, a filler) is planned into the trace at
+- a forced run (a wait, the wrap-up, a filler) is scheduled into the trace at
   once and the engine is made to follow it, one token per step;
 - an ending is decided before it is sampled. When the model would close its
   thinking (greedy: the best token is the end marker or EOS; sampling: a draw
@@ -26,7 +26,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from ..policies import END, THINKING, Ban, Chain, Ending, Force, View
-from ..result import Trace
+from ..trace import Trace
 from ..sampling import entropy_stats, log_softmax
 
 
@@ -62,7 +62,7 @@ class Step:
     ban: frozenset[int] = frozenset()
 
 
-FREE = Step()
+UNSHAPED = Step()  # leave the logits as they are
 
 
 @dataclass
@@ -76,19 +76,19 @@ class Steer:
     rng: np.random.Generator | None = None  # for an unseeded request: shared, so every replica draws alike
     trace: Trace = field(default_factory=Trace)
     emitted: int = 0  # tokens the engine has produced so far (the trace may run ahead of them)
-    undone: int = 0  # rewinds asked for tokens already emitted, which cannot be taken back
 
     def __post_init__(self) -> None:
         if self.rng is None or self.seed is not None:
             self.rng = np.random.default_rng(self.seed)
-        self.decided: tuple[int, Step] | None = None  # a free step's decision, kept for a repeated call
+        self.decided_at: int | None = None  # the position of the last decision (it stands once emitted past)
+        self.drawn: tuple[int, float] | None = None  # the position of the last random draw, and the draw
 
     @property
     def greedy(self) -> bool:
         return self.temperature < 1e-5  # vLLM's own threshold for greedy sampling
 
     def sync(self, output: Sequence[int]) -> None:
-        """Catch up with the engine's output tokens; a token off the plan replaces the rest of the plan."""
+        """Catch up with the engine's output tokens; a token off the schedule replaces the rest of it."""
         trace = self.trace
         for i in range(self.emitted, len(output)):
             token = output[i]
@@ -102,21 +102,26 @@ class Steer:
         self.emitted = len(output)
 
     def next(self, row: Row) -> Step:
-        if self.emitted < len(self.trace.ids):
-            return Step(force=self.trace.ids[self.emitted])  # follow the plan
-        if self.decided is not None and self.decided[0] == self.emitted:
-            return self.decided[1]
-        step = self.decide(row)
-        if step.force is None:
-            self.decided = (self.emitted, step)
-        return step
+        """This step's shaping of the logits.
+
+        A decision stands once the engine's output moves past its position. Asked again at the same
+        position, the engine dropped the step's sample: the row was still in its prefill (a chunk of a
+        long prompt), and its logits came from the middle of the prompt. So the decision, and what it
+        scheduled, is undone and made again on these logits.
+        """
+        if self.decided_at == self.emitted:
+            self.trace.pop(len(self.trace.ids) - self.emitted)
+        elif self.emitted < len(self.trace.ids):
+            return Step(force=self.trace.ids[self.emitted])  # follow the schedule
+        self.decided_at = self.emitted
+        return self.decide(row)
 
     def decide(self, row: Row) -> Step:
         trace = self.trace
         stats = row.stats() if self.policy.wants_stats else (None, None)
         action = self.policy.step(self.view(stats=stats))
         if isinstance(action, Force) and (action.ids or action.rewind):
-            return self.plan(action, ending=None)
+            return self.schedule(action, ending=None)
         banned = action.ids if isinstance(action, Ban) else frozenset()
         if trace.phase != THINKING:
             return Step(ban=banned)
@@ -128,7 +133,7 @@ class Steer:
         ending = Ending(1, eos=token in self.vocab.eos_ids)
         action = self.policy.step(self.view(ending=ending))
         if isinstance(action, Force) and (action.ids or action.rewind):
-            return self.plan(action, ending)
+            return self.schedule(action, ending)
         if not ending.eos:
             trace.close_thinking(len(trace.ids) - 1, forced=False)
         return Step(force=token)
@@ -141,24 +146,30 @@ class Steer:
             best = row.best(banned)
             return best if best in ends else None
         chances = row.chances(ends, banned, self.temperature)
-        draw = self.rng.random()
+        draw = self.draw()
         total = float(chances.sum())
         if draw >= total:
             return None
         return ends[int(np.searchsorted(np.cumsum(chances), draw, side="right"))]
 
+    def draw(self) -> float:
+        """A uniform draw, one per position: a decision made again at a position draws what it drew before."""
+        if self.drawn is None or self.drawn[0] != self.emitted:
+            self.drawn = (self.emitted, float(self.rng.random()))
+        return self.drawn[1]
+
     def view(self, ending: Ending | None = None, stats=(None, None)) -> View:
         trace = self.trace
         return View(vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
                     thinking_tokens=trace.thinking - (ending.tokens if ending else 0), answer_tokens=trace.answer,
-                    injections=trace.injections, ending=ending, entropy=stats[0], varentropy=stats[1])
+                    injections=trace.injections, ending=ending, cap=self.policy.cap, entropy=stats[0],
+                    varentropy=stats[1])
 
-    def plan(self, action: Force, ending: Ending | None) -> Step:
+    def schedule(self, action: Force, ending: Ending | None) -> Step:
         """Put the forced parts into the trace; the engine follows them from the next step on."""
         trace = self.trace
-        planned = len(trace.ids) - self.emitted  # the pending ending token, if any
-        self.undone += max(0, action.rewind - planned)
-        trace.pop(min(action.rewind, planned))
+        scheduled = len(trace.ids) - self.emitted  # the pending ending token, if any
+        trace.pop(min(action.rewind, scheduled))  # tokens the engine already emitted cannot be taken back
         for part in action.parts:
             if part.reason == END:
                 trace.push_forced(END, part.ids, phase=END)
@@ -167,7 +178,7 @@ class Steer:
                 trace.push_forced(part.reason, part.ids)
         if self.emitted < len(trace.ids):
             return Step(force=trace.ids[self.emitted])
-        return FREE
+        return UNSHAPED
 
 
 class NumpyRow:

@@ -1,0 +1,69 @@
+"""What a generation spent: its tokens by phase, and their price."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .policies import ANSWER, END, THINKING
+from .trace import SAMPLED, Trace
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts by phase. Injected tokens count in the phase they were injected in."""
+
+    prompt_tokens: int
+    thinking_tokens: int
+    thinking_injected: int
+    marker_tokens: int
+    answer_tokens: int
+    answer_injected: int
+
+    @property
+    def thinking_sampled(self) -> int:
+        return self.thinking_tokens - self.thinking_injected
+
+    @property
+    def answer_sampled(self) -> int:
+        return self.answer_tokens - self.answer_injected
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.thinking_tokens + self.marker_tokens + self.answer_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "thinking_sampled": self.thinking_sampled,
+            "answer_sampled": self.answer_sampled,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def from_trace(cls, trace: Trace, prompt_tokens: int) -> "Usage":
+        def count(phase: str, injected: bool = False) -> int:
+            return sum(
+                1 for p, s in zip(trace.phases, trace.sources) if p == phase and (not injected or s != SAMPLED)
+            )
+
+        return cls(
+            prompt_tokens=prompt_tokens,
+            thinking_tokens=count(THINKING),
+            thinking_injected=count(THINKING, injected=True),
+            marker_tokens=count(END),
+            answer_tokens=count(ANSWER),
+            answer_injected=count(ANSWER, injected=True),
+        )
+
+
+def price(prompt_tokens: int, completion_tokens: int, price_input: float | None,
+          price_output: float | None) -> float | None:
+    """Dollars at prices per million tokens; thinking is billed as output. None when unpriced."""
+    if price_input is None and price_output is None:
+        return None
+    return (prompt_tokens * (price_input or 0.0) + completion_tokens * (price_output or 0.0)) / 1e6

@@ -1,0 +1,26 @@
+"""What a vLLM request asks ponder for, read from its ``extra_args`` (over HTTP: ``vllm_xargs``).
+
+Checked without vLLM: the plugin refuses a bad request with the same messages as every other surface.
+"""
+
+from __future__ import annotations
+
+from ..api import policies_for
+from ..errors import PonderError
+from ..formats import FORMATS
+from ..options import pick, thinking_from_options
+from ..policies import Chain
+
+FORMAT_KEY = "think_format"
+
+
+def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
+    """The policies (None: no ponder options) and the think format a request asks for; a clear error if bad."""
+    extra = extra or {}
+    fmt = extra.get(FORMAT_KEY)
+    if fmt is not None and fmt not in FORMATS:
+        raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
+    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
+    if not options:
+        return None, fmt
+    return policies_for(thinking_from_options(options)), fmt

@@ -1,0 +1,71 @@
+"""A real llama-server (tests/llama_server_tests/build) on 127.0.0.1 with the embedded SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+
+pytest.register_assert_rewrite("remote_checks")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def llama_server(*args: str):
+    """llama-server with the embedded model on a free port; yields its API base (``.../v1``)."""
+    from ponder.backends import default_model_path
+
+    binary = os.environ.get("LLAMA_SERVER")
+    if not binary:
+        pytest.skip("LLAMA_SERVER is not set: run tests/llama_server_tests/run")
+    port = free_port()
+    log = tempfile.TemporaryFile(mode="w+")
+    command = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-c", "4096",
+               "-t", "2", "-np", "2", "--seed", "0", *args]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        yield url + "/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"llama-server exited with {process.returncode}:\n{log.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"llama-server at {url} was not healthy after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def server():
+    with llama_server() as url:
+        yield url
