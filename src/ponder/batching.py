@@ -26,8 +26,12 @@ class Rows(Protocol):
 
     capacity: int
 
-    def forward(self, work: Sequence[tuple[int, Sequence[int]]]) -> list[np.ndarray]:
-        """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id."""
+    def forward(self, work: Sequence[tuple[int, Sequence[int]]],
+                every: Sequence[bool] | None = None) -> list[np.ndarray]:
+        """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id.
+
+        Where ``every[k]`` is true, work item k gets the logits after each of its ids (one row per id).
+        """
         ...
 
     def truncate(self, row: int, n_keep: int) -> None: ...  # keep the row's first n_keep tokens
@@ -57,9 +61,10 @@ class SerialRows:
         self.backend = backend
         self.fresh = True
 
-    def forward(self, work):
+    def forward(self, work, every=None):
         (row, ids), = work
-        logits = self.backend.prefill(ids) if self.fresh else self.backend.evaluate(ids)
+        all_rows = bool(every and every[0])
+        logits = self.backend.prefill(ids, all_rows) if self.fresh else self.backend.evaluate(ids, all_rows)
         self.fresh = False
         return [logits]
 
@@ -117,7 +122,9 @@ class Batch:
         """One forward pass for every live row, then each row runs on until it needs logits again or ends."""
         if not self.running:
             return
-        logits = self.rows.forward([(r.row, r.pending) for r in self.running])
+        work = [(r.row, r.pending) for r in self.running]
+        every = [r.decoder.every for r in self.running]
+        logits = self.rows.forward(work, every) if any(every) else self.rows.forward(work)
         self.forward_passes += 1
         still = []
         for run, row_logits in zip(self.running, logits):
