@@ -43,9 +43,14 @@ def build_prompt(backend: Backend, question: str | Messages, fmt: ThinkFormat, c
     text = (backend.chat_prompt(messages, **template) if template else backend.chat_prompt(messages)) if chat else None
     if text is None:
         text = "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
-    if not text.rstrip().endswith(fmt.start.strip()) and not thinking_closed(text, fmt):
-        text += fmt.start
-    return text
+    return open_thinking(text, fmt)
+
+
+def open_thinking(text: str, fmt: ThinkFormat) -> str:
+    """``text`` ending with the opened thinking: the format's start marker added unless it opens or closes one."""
+    if text.rstrip().endswith(fmt.start.strip()) or thinking_closed(text, fmt):
+        return text
+    return text + fmt.start
 
 
 def thinking_closed(text: str, fmt: ThinkFormat) -> bool:

@@ -1,8 +1,18 @@
-"""From a request's ``thinking`` object and ``reasoning_effort`` to ponder policies. Pure: no model needed.
+"""From a request's thinking controls to ponder policies. Pure: no model needed.
 
-The result is what ``ponder.generate(thinking=...)`` takes: ``None`` (the model thinks as it likes),
-``False`` (no thinking) or a list of policies. Bad combinations raise ``PonderError``, which the
-server answers with a 400 naming the ``thinking`` parameter.
+Every dialect's controls meet here, highest precedence first:
+
+1. ``thinking``: ponder's fields, Anthropic's ``type`` / ``budget_tokens`` / ``display``;
+2. ``reasoning``: OpenRouter's ``enabled`` / ``max_tokens`` / ``effort`` / ``exclude``;
+3. ``reasoning_effort`` (OpenAI) or ``output_config.effort`` (Anthropic);
+4. ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang);
+5. the route's default: the model thinks as it likes (OpenAI routes), no thinking (Anthropic's).
+
+Whether thinking happens is said by the highest level that says it; the minimum and the maximum
+are each taken from the highest level that gives one. ``{"type": "adaptive"}`` stands for the
+effort budgets (``high`` when no effort is given). The result is what
+``ponder.generate(thinking=...)`` takes: ``None`` (think freely), ``False`` (no thinking) or a
+list of policies. Bad combinations raise ``PonderError``, answered with a 400.
 """
 
 from __future__ import annotations
@@ -11,12 +21,12 @@ from dataclasses import dataclass
 
 from ..errors import PonderError
 from ..policies import Budget, EntropyPause, Filler, Pause, Policy, Prefix
-from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ThinkingOptions
+from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ReasoningOptions, ThinkingOptions
 
 
 @dataclass(frozen=True)
 class Effort:
-    """The thinking budget a ``reasoning_effort`` level stands for (None: no thinking at all)."""
+    """The thinking budget an effort level stands for (None: no thinking at all)."""
 
     min_tokens: int
     max_tokens: int | None
@@ -31,19 +41,51 @@ EFFORTS: dict[str, Effort | None] = {
     "xhigh": Effort(512, 2048),
     "max": Effort(1024, 3072),
 }
+ADAPTIVE_EFFORT = "high"  # Anthropic's default effort
+REASONING_EFFORT = "medium"  # OpenRouter's, for a reasoning object that names neither effort nor maximum
+SHAPING = ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up", "prefix", "filler",
+           "entropy_pause")
 
 Thinking = list[Policy] | bool | None
 
 
+@dataclass(frozen=True)
+class ThinkingAsk:
+    """Every thinking control a request gave, from whichever dialect."""
+
+    thinking: ThinkingOptions | None = None
+    reasoning: ReasoningOptions | None = None
+    effort: str | None = None  # reasoning_effort, or output_config.effort
+    enable_thinking: bool | None = None  # chat_template_kwargs.enable_thinking
+    default_on: bool = True  # what nothing said means: think freely (OpenAI) or not at all (Anthropic)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    thinking: Thinking
+    exclude: bool = False  # think, but do not return the thinking
+
+    @property
+    def on(self) -> bool:
+        return self.thinking is not False
+
+
 def resolve_thinking(options: ThinkingOptions | None, effort: str | None = None) -> Thinking:
-    """The policies a request asks for. Explicit ``thinking`` fields win over ``reasoning_effort``."""
-    options = options or ThinkingOptions()
-    if effort is not None and effort not in EFFORTS:
-        raise PonderError(f"unknown reasoning_effort {effort!r}: choose one of {', '.join(EFFORTS)}")
-    if not enabled(options, effort):
-        return disabled(options)
+    """The policies for a ``thinking`` object and a ``reasoning_effort`` alone."""
+    return resolve(ThinkingAsk(thinking=options, effort=effort)).thinking
+
+
+def resolve(ask: ThinkingAsk) -> Resolved:
+    options, reasoning = ask.thinking or ThinkingOptions(), ask.reasoning
+    if ask.effort is not None and ask.effort not in EFFORTS:
+        raise PonderError(f"unknown reasoning_effort {ask.effort!r}: choose one of {', '.join(EFFORTS)}")
+    if reasoning is not None and reasoning.effort is not None and reasoning.max_tokens is not None:
+        raise PonderError("give reasoning.effort or reasoning.max_tokens, not both")
+    exclude = bool(reasoning and reasoning.exclude) or options.display == "omitted"
+    if not switched_on(ask, options):
+        return Resolved(disabled(options), exclude)
     policies: list[Policy] = []
-    budget = budget_policy(options, EFFORTS.get(effort) if effort else None)
+    budget = budget_policy(options, reasoning, effort_for(ask, options))
     if budget is not None:
         policies.append(budget)
     if options.prefix is not None:
@@ -54,23 +96,53 @@ def resolve_thinking(options: ThinkingOptions | None, effort: str | None = None)
         policies.append(pause_policy(options.pause))
     if options.entropy_pause is not None:
         policies.append(entropy_policy(options.entropy_pause))
-    return policies or None
+    return Resolved(policies or None, exclude)
 
 
-def enabled(options: ThinkingOptions, effort: str | None) -> bool:
-    """``enabled: false``, Anthropic's ``type: "disabled"`` or ``reasoning_effort: "none"`` turn thinking off."""
-    said = [v for v in (options.enabled, None if options.type is None else options.type == "enabled") if v is not None]
+def switched_on(ask: ThinkingAsk, options: ThinkingOptions) -> bool:
+    """Whether thinking happens: the highest level with a say decides; any budget or shaping asks for it."""
+    said = [v for v in (options.enabled, None if options.type is None else options.type != "disabled")
+            if v is not None]
     if len(set(said)) > 1:
-        raise PonderError('thinking.enabled and thinking.type disagree: give one of them')
-    if said:
-        return said[0]
-    return effort != "none"
+        raise PonderError("thinking.enabled and thinking.type disagree: give one of them")
+    reasoning = ask.reasoning
+    levels = [
+        said[0] if said else None,
+        None if reasoning is None else reasoning_switch(reasoning),
+        None if ask.effort is None else ask.effort != "none",
+        ask.enable_thinking,
+    ]
+    decided = next((v for v in levels if v is not None), None)
+    if decided is not None:
+        return decided
+    shaped = any(getattr(options, name) is not None for name in SHAPING)
+    return ask.default_on or shaped
+
+
+def reasoning_switch(reasoning: ReasoningOptions) -> bool | None:
+    if reasoning.enabled is not None:
+        return reasoning.enabled
+    if reasoning.effort is not None:
+        return reasoning.effort != "none"
+    return True  # a reasoning object asks for reasoning (OpenRouter)
+
+
+def effort_for(ask: ThinkingAsk, options: ThinkingOptions) -> Effort | None:
+    """The effort budget behind the explicit numbers: OpenRouter's effort, then OpenAI's or Anthropic's, then
+    the defaults of an adaptive thinking (Anthropic's) and of a bare reasoning object (OpenRouter's)."""
+    reasoning = ask.reasoning
+    named = (reasoning.effort if reasoning is not None else None, ask.effort)
+    name = next((n for n in named if n not in (None, "none")), None)
+    if name is None and options.type == "adaptive":
+        name = ADAPTIVE_EFFORT
+    if name is None and reasoning is not None and reasoning.max_tokens is None and reasoning_switch(reasoning):
+        name = REASONING_EFFORT
+    return EFFORTS[name] if name else None
 
 
 def disabled(options: ThinkingOptions) -> Thinking:
     """No thinking; a pause in the answer still applies, a budget, prefix or filler cannot."""
-    shaping = [name for name in ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up",
-                                 "prefix", "filler", "entropy_pause") if getattr(options, name) is not None]
+    shaping = [name for name in SHAPING if getattr(options, name) is not None]
     if shaping:
         raise PonderError(f"thinking is disabled, so thinking.{shaping[0]} cannot apply: "
                           "drop it or enable thinking")
@@ -81,10 +153,12 @@ def disabled(options: ThinkingOptions) -> Thinking:
     return [NoThinking(), pause_policy(options.pause)]
 
 
-def budget_policy(options: ThinkingOptions, effort: Effort | None) -> Budget | None:
+def budget_policy(options: ThinkingOptions, reasoning: ReasoningOptions | None, effort: Effort | None) -> Budget | None:
     if options.budget_tokens is not None and options.max_tokens is not None:
         raise PonderError("give thinking.max_tokens or thinking.budget_tokens, not both")
     maximum = options.max_tokens if options.max_tokens is not None else options.budget_tokens
+    if maximum is None and reasoning is not None:
+        maximum = reasoning.max_tokens
     minimum = options.min_tokens
     if effort is not None:
         minimum = effort.min_tokens if minimum is None else minimum
