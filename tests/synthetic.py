@@ -52,7 +52,7 @@ class SyntheticBackend(CachedSequence):
     def special_id(self, text: str) -> int | None:
         return NATIVE_END if self.native and text == "</think>" else None
 
-    def chat_prompt(self, messages) -> None:
+    def chat_prompt(self, messages, **options) -> None:
         return None
 
     def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:

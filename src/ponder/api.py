@@ -213,6 +213,8 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
     if raw_prompt and is_token_ids(prompt):
         prompt_ids, text = list(prompt), engine.detokenize(prompt)
     else:
+        # the template hears whether the model thinks (Qwen3's closes an empty thought when it does not)
+        template = {"enable_thinking": thinking is not False, **(template or {})}
         text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system, template=template)
         prompt_ids = engine.prompt_ids(text)
     if len(prompt_ids) >= engine.n_ctx:
