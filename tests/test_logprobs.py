@@ -75,13 +75,20 @@ def test_a_token_id_prompt_is_the_same_as_its_text():
     assert by_ids.token_ids == by_text.token_ids and by_ids.prompt == "a b\n"
 
 
-def direct_logprobs(backend, ids: list[int]) -> np.ndarray:
-    """Each token's log probability after the ones before it, from the model's own library (not ponder's loop)."""
+def direct_logprobs(backend, ids: list[int], one_by_one_from: int | None = None) -> np.ndarray:
+    """Each token's log probability after the ones before it, from the model's own library (not ponder's loop).
+
+    ``one_by_one_from``: evaluate the ids from there one per pass, as decoding does (llama.cpp's kernels
+    for a quantized model round a one-token pass differently from a whole sequence's).
+    """
     if backend.name == "llama.cpp":
         from llama_cpp import Llama
 
         llm = Llama(backend.path, n_ctx=512, logits_all=True, verbose=False)
-        llm.eval(ids)
+        split = len(ids) if one_by_one_from is None else one_by_one_from
+        llm.eval(ids[:split])
+        for token in ids[split:]:
+            llm.eval([token])
         logits = np.array(llm.scores[: len(ids)], dtype=np.float64)
         llm.close()
     else:

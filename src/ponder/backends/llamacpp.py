@@ -140,6 +140,7 @@ class SeqRows:
         params.n_seq_max = capacity
         params.n_threads = params.n_threads_batch = backend.threads
         params.kv_unified = True  # one pool for all rows, so a row may hold more than an even share
+        params.flash_attn_type = api.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as the model's own context: the same logits
         from llama_cpp._utils import suppress_stdout_stderr
 
         with suppress_stdout_stderr(disable=False):  # llama.cpp's notes on the new context, as for the model's own
