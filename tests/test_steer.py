@@ -15,7 +15,7 @@ import ponder
 from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
 from ponder.policies import ANSWER, chain
 from ponder.sampling import log_softmax
-from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer
+from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer, closes_thinking
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,3 +93,13 @@ def test_an_ending_is_only_sampled_where_the_policy_lets_it():
     output, steer = engine(model, [Budget(min_tokens=30, max_tokens=30)], limit=200, temperature=1.0, seed=7)
     assert output.index(NATIVE_END) == 30 and output.count(NATIVE_END) == 1
     assert steer.trace.injections[0].reason == "wait"
+
+
+def test_a_prompt_that_closes_its_thought_is_all_answer():
+    model = SyntheticBackend(native=True)
+    decode = model.detokenize
+    closed = model.tokenize("ab\n</think>\n\n")
+    assert closes_thinking(closed, NATIVE_END, decode)
+    assert not closes_thinking(model.tokenize("ab\n</think>a"), NATIVE_END, decode)
+    assert not closes_thinking(model.tokenize("ab\n"), NATIVE_END, decode) and not closes_thinking(None, 20, decode)
+    assert not closes_thinking(closed + model.tokenize("a b a b"), NATIVE_END, decode)  # closed long before the end

@@ -29,7 +29,7 @@ from ..errors import PonderError
 from ..formats import FORMATS
 from ..options import pick, thinking_from_options
 from ..policies import Chain
-from .steer import MarkerVocab, Steer, Step
+from .steer import MarkerVocab, Steer, Step, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
 
@@ -95,8 +95,8 @@ class PonderLogitsProcessor(LogitsProcessor):
         if batch_update is not None:
             for index in batch_update.removed:
                 self.steers.pop(index, None)
-            for index, params, _prompt, output in batch_update.added:
-                steer = self._new_steer(params)
+            for index, params, prompt, output in batch_update.added:
+                steer = self._new_steer(params, prompt)
                 if steer is None:
                     self.steers.pop(index, None)
                 else:
@@ -110,7 +110,7 @@ class PonderLogitsProcessor(LogitsProcessor):
         for steer, output in self.steers.values():
             steer.sync(output)
 
-    def _new_steer(self, params: SamplingParams) -> Steer | None:
+    def _new_steer(self, params: SamplingParams, prompt=None) -> Steer | None:
         policy, fmt = request_thinking(params.extra_args)
         if policy is None or self.default_format is None:
             return None
@@ -121,7 +121,10 @@ class PonderLogitsProcessor(LogitsProcessor):
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
-        return Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
+        steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
+        if closes_thinking(prompt, vocab.end_id, self.tokenizer.decode):
+            steer.trace.close_thinking(0, forced=False)  # the template closed the thought: all answer
+        return steer
 
     # each step
 
