@@ -96,7 +96,8 @@ class Decoder:
             steps += 1
             if steps > 8 * self.limit + 64:
                 raise RuntimeError("the policy keeps rewinding without making progress")
-        if self.scores is not None and not self.scores.complete(len(self.trace.ids)):
+        if self.scores is not None and self.finish_reason != "cancelled" and \
+                not self.scores.complete(len(self.trace.ids)):
             yield from self.current_logits()  # forced tokens at the very end: evaluate them for their scores
         self.trace.finish_reason = self.finish_reason
         self.trace.decode_seconds = time.perf_counter() - start - self.trace.prefill_seconds
