@@ -162,6 +162,8 @@ def test_bad_requests_get_anthropic_errors(up):
         assert caught.value.status_code == 400, case
         assert caught.value.body["type"] == "error" and caught.value.body["error"]["type"] == "invalid_request_error"
         assert caught.value.body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError, match="blocks of type 'image' are not supported"):
+        client.messages.create(model="x", **cases[5])
     status, body = post(up, "/v1/messages", b'{"messages": [')
     assert status == 400 and body["error"]["type"] == "invalid_request_error" and "JSON" in body["error"]["message"]
     status, body = post(up, "/v1/messages", b'{"messages": [{"role": "user", "content": "hi"}]}')

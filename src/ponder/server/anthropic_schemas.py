@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, StrictBool
+from pydantic import BeforeValidator, Field, StrictBool
 
 from .fields import BIG, Float, Int, Lenient, Stop, Text
 from .schemas import ThinkingOptions
@@ -33,11 +33,22 @@ class RedactedThinkingBlock(Lenient):
 
 
 Block = Annotated[Union[TextBlock, ThinkingBlock, RedactedThinkingBlock], Field(discriminator="type")]
+BLOCKS = ("text", "thinking", "redacted_thinking")
+
+
+def known_blocks(value):
+    """Name the block this server cannot take (an image, a tool call...) instead of every union member's error."""
+    if isinstance(value, list):
+        for block in value:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in BLOCKS:
+                raise ValueError(f"content blocks of type {kind!r} are not supported: send text blocks")
+    return value
 
 
 class AnthropicMessage(Lenient):
     role: Literal["user", "assistant"]
-    content: Text | Annotated[list[Block], Field(max_length=256)]
+    content: Annotated[Text | Annotated[list[Block], Field(max_length=256)], BeforeValidator(known_blocks)]
 
     def text(self) -> str:
         if isinstance(self.content, str):
