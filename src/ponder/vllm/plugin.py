@@ -11,7 +11,8 @@ The thinking must end at one token: a native ``</think>``, or for models
 without it s1's format, where the prompt opens ``<|im_start|>think`` and the
 thinking ends at the special token ``<|im_start|>``. ``think_format`` picks one
 (default: ``think`` where ``</think>`` is one token, else ``s1``). The prompt
-must end with the opened thinking.
+must end with the opened thinking; one whose template closed the thought
+(Qwen3's with ``enable_thinking`` off) is all answer, and left alone.
 """
 
 from __future__ import annotations
