@@ -142,3 +142,11 @@ def up(server):
     """The shared server, with a check after the test that it survived whatever the test sent."""
     yield server
     assert server.alive(), "the server went down"
+
+
+@pytest.fixture(scope="session")
+def keyed():
+    """A server that wants a key (Bearer or x-api-key) and returns the thinking under vLLM's name only."""
+    served = start("--api-key", "s3cret", "--reasoning-field", "reasoning", key="s3cret")
+    yield served
+    stop(served)

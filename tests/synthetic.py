@@ -52,10 +52,12 @@ class SyntheticBackend(CachedSequence):
     def special_id(self, text: str) -> int | None:
         return NATIVE_END if self.native and text == "</think>" else None
 
-    def chat_prompt(self, messages) -> None:
+    def chat_prompt(self, messages, **options) -> None:
         return None
 
-    def _forward(self, ids: list[int]) -> np.ndarray:
+    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
+        if every:
+            return np.stack([self.logits(self.cached + ids[:j + 1]) for j in range(len(ids))])
         return self.logits(self.cached + ids)
 
     def logits(self, context: list[int]) -> np.ndarray:
@@ -89,12 +91,16 @@ class SyntheticRows:
         self.cached: list[list[int]] = [[] for _ in range(capacity)]
         self.forward_calls = 0
 
-    def forward(self, work):
+    def forward(self, work, every=None):
         self.forward_calls += 1
         out = []
-        for row, ids in work:
+        for k, (row, ids) in enumerate(work):
+            start = len(self.cached[row])
             self.cached[row] += ids
-            out.append(self.model.logits(self.cached[row]))
+            if every and every[k]:
+                out.append(np.stack([self.model.logits(self.cached[row][:start + j + 1]) for j in range(len(ids))]))
+            else:
+                out.append(self.model.logits(self.cached[row]))
         return out
 
     def truncate(self, row: int, n_keep: int) -> None:

@@ -47,10 +47,10 @@ class Counting(SyntheticRows):
 
     passes: list[list[int]]
 
-    def forward(self, work):
+    def forward(self, work, every=None):
         self.passes = getattr(self, "passes", [])
         self.passes.append([row for row, _ in work])
-        return super().forward(work)
+        return super().forward(work, every)
 
 
 class CountingModel(SyntheticBackend):

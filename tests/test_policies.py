@@ -195,13 +195,13 @@ def test_same_seed_same_output_and_seeds_differ():
 class Recording(SyntheticBackend):
     """Records the completion positions each forward pass covers."""
 
-    def prefill(self, ids):
+    def prefill(self, ids, every=False):
         self.prompt_len, self.calls = len(ids), []
-        return super().prefill(ids)
+        return super().prefill(ids, every)
 
-    def evaluate(self, ids):
+    def evaluate(self, ids, every=False):
         self.calls.append((len(self.cached) - getattr(self, "prompt_len", 0), list(ids)))
-        return super().evaluate(ids)
+        return super().evaluate(ids, every)
 
 
 @PROPS

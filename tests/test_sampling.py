@@ -46,3 +46,8 @@ def test_entropy_in_bits():
     assert abs(entropy - 3.0) < 1e-9 and abs(varentropy) < 1e-9
     peaked, _ = entropy_stats(np.array([50.0, 0.0, 0.0]))
     assert peaked < 1e-6
+
+
+def test_a_vanishing_temperature_samples_greedily():
+    logits = np.array([0.5, 3.0, -1.0, 2.9], dtype=np.float32)
+    assert all(Sampler(Sampling(temperature=t, seed=1)).choose(logits) == 1 for t in (5e-324, 1e-9, 0.0))

@@ -80,18 +80,19 @@ def test_streamed_chat_equals_the_whole_response(up):
     assert extra["cost"] > 0 and finish == "stop"
 
 
-def test_text_completions_whole_and_streamed(up, tokenizer):
+def test_text_completions_that_ask_for_thinking_whole_and_streamed(up, tokenizer):
+    """Thinking fields make a text completion think over its prompt, which ponder opens with <think>."""
     client = up.client()
-    r = client.completions.create(model="x", prompt=QUESTION, max_tokens=40,
-                                  extra_body={"thinking": {"max_tokens": 12}})
+    ask = dict(model="x", prompt=f"Question: {QUESTION}\n", max_tokens=40,
+               extra_body={"thinking": {"min_tokens": 12, "max_tokens": 12}})
+    r = client.completions.create(**ask)
     choice = r.choices[0]
     reasoning = choice.model_extra["reasoning_content"]
     assert r.usage.completion_tokens_details.reasoning_tokens == 12 and details(r)["capped"]
     assert abs(len(tokenizer.tokenize(reasoning)) - 12) <= RECOUNT_TOLERANCE
-    assert choice.text.startswith("Final Answer:")
+    assert choice.text.startswith("Final Answer:") and choice.model_extra["reasoning"] == reasoning
     text, streamed_reasoning = "", ""
-    for chunk in client.completions.create(model="x", prompt=QUESTION, max_tokens=40, stream=True,
-                                           extra_body={"thinking": {"max_tokens": 12}}):
+    for chunk in client.completions.create(stream=True, **ask):
         for c in chunk.choices:
             text += c.text
             streamed_reasoning += c.model_extra.get("reasoning_content") or ""

@@ -1,4 +1,5 @@
-"""The server's own OpenAPI schema, fuzzed by schemathesis (valid and invalid requests): never a 5xx, never down.
+"""The server's own OpenAPI schema, fuzzed by schemathesis (valid and invalid requests): never a 5xx, never down,
+errors always in the route's API's shape.
 
 Schemathesis generates the cases from /openapi.json; hypothesis drives them here (schemathesis's own
 pytest plugin does not run under this pytest). The fuzzed server has small limits (8 tokens, 2 choices),
@@ -21,6 +22,8 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 CASES = [  # operations without a body or query have no invalid requests to make
     ("POST", "/v1/chat/completions", POSITIVE), ("POST", "/v1/chat/completions", NEGATIVE),
     ("POST", "/v1/completions", POSITIVE), ("POST", "/v1/completions", NEGATIVE),
+    ("POST", "/v1/messages", POSITIVE), ("POST", "/v1/messages", NEGATIVE),
+    ("POST", "/v1/messages/count_tokens", POSITIVE), ("POST", "/v1/messages/count_tokens", NEGATIVE),
     ("GET", "/v1/models", POSITIVE), ("GET", "/v1/models/{model_id}", POSITIVE), ("GET", "/health", POSITIVE),
     ("GET", "/v1/ponder/requests", POSITIVE),
 ]
@@ -55,8 +58,11 @@ def check(case, server, mode) -> None:
     response = case.call(base_url=server.url, timeout=120)
     assert response.status_code < 500, (case.body, response.text)
     if response.status_code >= 400:
-        error = response.json()["error"]  # OpenAI's error shape, always
-        assert set(error) == {"message", "type", "param", "code"} and error["message"]
+        body = response.json()
+        if case.path.startswith("/v1/messages"):  # Anthropic's error shape on its routes
+            assert body["type"] == "error" and set(body["error"]) == {"type", "message"} and body["error"]["message"]
+        else:  # OpenAI's everywhere else
+            assert set(body["error"]) == {"message", "type", "param", "code"} and body["error"]["message"]
 
 
 @pytest.mark.parametrize("method, path, mode", CASES, ids=[f"{m} {p} {g.value}" for m, p, g in CASES])

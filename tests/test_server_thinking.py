@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, PonderError, Prefix
-from ponder.server.schemas import ChatRequest, ThinkingOptions
-from ponder.server.thinking import EFFORTS, describe, resolve_thinking
+from ponder.server.schemas import ChatRequest, ReasoningOptions, ThinkingOptions
+from ponder.server.thinking import EFFORTS, ThinkingAsk, describe, resolve_thinking
+from ponder.server.thinking import resolve as resolve_ask
 
 
 def resolve(thinking: dict | None = None, effort: str | None = None):
@@ -108,7 +109,8 @@ def test_bad_combinations_raise_a_clear_ponder_error(thinking, effort, message):
     {"filler": 5000},
     {"pause": {"count": 2, "text": "." * 17}},
     {"entropy_pause": -2},
-    {"type": "adaptive"},
+    {"type": "sometimes"},
+    {"display": "hidden"},
     {"enabled": "yes"},
     {"prefix": "\ud800"},
 ])
@@ -143,3 +145,69 @@ def test_describe_labels_the_policy_for_the_live_view():
     assert describe(resolve({"min_tokens": 8, "max_tokens": 32, "prefix": "Ok"})) == "budget 8-32 + prefix"
     assert describe(resolve(None, "none")) == "no thinking"
     assert describe(resolve()) == "free"
+
+
+def ask(thinking=None, reasoning=None, effort=None, enable_thinking=None, default_on=True):
+    return resolve_ask(ThinkingAsk(None if thinking is None else ThinkingOptions(**thinking),
+                               None if reasoning is None else ReasoningOptions(**reasoning), effort,
+                               enable_thinking, default_on))
+
+
+def budget(min_tokens=0, max_tokens=None):
+    return [Budget(min_tokens=min_tokens, max_tokens=max_tokens)]
+
+
+@pytest.mark.parametrize("given, expected", [
+    # OpenRouter's reasoning object
+    (dict(reasoning={"effort": "low"}), budget(0, 64)),
+    (dict(reasoning={"max_tokens": 100}), budget(0, 100)),
+    (dict(reasoning={"enabled": True}), budget(0, 256)),  # OpenRouter's default effort: medium
+    (dict(reasoning={}), budget(0, 256)),
+    (dict(reasoning={"enabled": False}), False),
+    (dict(reasoning={"effort": "none"}), False),
+    # the thinking object wins over the reasoning object, which wins over reasoning_effort, field by field
+    (dict(thinking={"max_tokens": 500}, reasoning={"effort": "high"}), budget(256, 500)),
+    (dict(thinking={"min_tokens": 5}, reasoning={"max_tokens": 40}, effort="high"), budget(5, 40)),
+    (dict(reasoning={"effort": "low"}, effort="high"), budget(0, 64)),
+    (dict(thinking={"enabled": True}, reasoning={"enabled": False}), None),
+    (dict(reasoning={"enabled": True}, effort="none"), budget(0, 256)),
+    (dict(reasoning={"enabled": False}, effort="high"), False),
+    # Anthropic's adaptive thinking stands for the effort budgets (high when no effort is given)
+    (dict(thinking={"type": "adaptive"}), budget(256, 1024)),
+    (dict(thinking={"type": "adaptive"}, effort="low"), budget(0, 64)),
+    (dict(thinking={"type": "adaptive", "max_tokens": 300}, effort="medium"), budget(0, 300)),
+    # chat_template_kwargs.enable_thinking is the lowest level with a say
+    (dict(enable_thinking=False), False),
+    (dict(enable_thinking=False, effort="low"), budget(0, 64)),
+    (dict(enable_thinking=True, thinking={"type": "disabled"}), False),
+    # the Messages API's default: no thinking, unless something asks for it
+    (dict(default_on=False), False),
+    (dict(default_on=False, thinking={"max_tokens": 12}), budget(0, 12)),
+    (dict(default_on=False, effort="minimal"), budget(0, 16)),
+    (dict(default_on=False, thinking={"type": "enabled"}), None),
+])
+def test_precedence_between_dialects(given, expected):
+    assert ask(**given).thinking == expected
+
+
+def test_excluded_thinking_still_runs():
+    excluded = ask(reasoning={"effort": "low", "exclude": True})
+    assert excluded.exclude and excluded.thinking == budget(0, 64)
+    omitted = ask(thinking={"type": "enabled", "budget_tokens": 20, "display": "omitted"})
+    assert omitted.exclude and omitted.thinking == budget(0, 20)
+    assert not ask(reasoning={"effort": "low"}).exclude
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(reasoning={"effort": "low", "max_tokens": 10}), "not both"),
+    # off at a lower level, and the thinking object shapes a thinking it did not switch on
+    (dict(reasoning={"enabled": False}, thinking={"max_tokens": 5}), "thinking.max_tokens cannot apply"),
+    (dict(enable_thinking=False, thinking={"max_tokens": 5}), "thinking.max_tokens cannot apply"),
+    (dict(reasoning={"enabled": False}, thinking={"prefix": "Ok"}, effort="low"), "thinking.prefix cannot apply"),
+    (dict(thinking={"max_tokens": 100}, effort="high"), "lower the minimum"),
+    (dict(reasoning={"max_tokens": 100}, effort="high"), "lower the minimum"),
+    (dict(effort="none", thinking={"prefix": "Ok"}), "thinking.prefix cannot apply"),
+])
+def test_conflicts_between_dialects(given, message):
+    with pytest.raises(PonderError, match=message):
+        ask(**given)

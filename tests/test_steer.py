@@ -15,7 +15,7 @@ import ponder
 from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
 from ponder.policies import ANSWER, chain
 from ponder.sampling import log_softmax
-from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer
+from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer, closes_thinking
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -127,3 +127,13 @@ def test_an_engine_token_off_a_planned_end_opens_the_thinking_again():
     assert trace.ids == [1, 1, 2] and trace.phases == ["thinking"] * 3 and trace.thinking == 3
     assert trace.phase == "thinking" and trace.end_start is None and trace.answer_start is None
     assert not trace.capped and trace.answer == 0
+
+
+def test_a_prompt_that_closes_its_thought_is_all_answer():
+    model = SyntheticBackend(native=True)
+    decode = model.detokenize
+    closed = model.tokenize("ab\n</think>\n\n")
+    assert closes_thinking(closed, NATIVE_END, decode)
+    assert not closes_thinking(model.tokenize("ab\n</think>a"), NATIVE_END, decode)
+    assert not closes_thinking(model.tokenize("ab\n"), NATIVE_END, decode) and not closes_thinking(None, 20, decode)
+    assert not closes_thinking(closed + model.tokenize("a b a b"), NATIVE_END, decode)  # closed long before the end

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .backends import Backend, exclusive, load_backend
@@ -21,15 +21,17 @@ Thinking = Policy | Iterable[Policy] | bool | None
 
 
 Messages = list[dict]  # OpenAI chat messages: {"role": ..., "content": ...}
+TokenIds = list[int]
 
 
 def build_prompt(backend: Backend, question: str | Messages, fmt: ThinkFormat, chat: bool = True,
-                 system: str | None = None) -> str:
-    """The prompt as the model sees it, ending with the opened thinking.
+                 system: str | None = None, template: Mapping | None = None) -> str:
+    """The prompt as the model sees it, ending with the opened thinking (or with a thought the template closed).
 
     ``question`` is one user message or a whole chat. Models without native
     markers get the format's instruction in the system message, so the visible
-    prompt says what is expected of them.
+    prompt says what is expected of them. ``template`` holds extra variables for
+    the chat template, such as Qwen3's ``enable_thinking``.
     """
     messages = [{"role": "user", "content": question}] if isinstance(question, str) else list(question)
     if messages and messages[0].get("role") in ("system", "developer"):
@@ -39,12 +41,28 @@ def build_prompt(backend: Backend, question: str | Messages, fmt: ThinkFormat, c
     instruction = None if native else fmt.instruction
     system = "\n\n".join(s for s in (system, instruction) if s) or None
     messages = ([{"role": "system", "content": system}] if system else []) + messages
-    text = backend.chat_prompt(messages) if chat else None
+    text = (backend.chat_prompt(messages, **template) if template else backend.chat_prompt(messages)) if chat else None
     if text is None:
         text = "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
-    if not text.rstrip().endswith(fmt.start.strip()):
-        text += fmt.start
-    return text
+    return open_thinking(text, fmt)
+
+
+def open_thinking(text: str, fmt: ThinkFormat) -> str:
+    """``text`` ending with the opened thinking: the format's start marker added unless it opens or closes one."""
+    if text.rstrip().endswith(fmt.start.strip()) or thinking_closed(text, fmt):
+        return text
+    return text + fmt.start
+
+
+def thinking_closed(text: str, fmt: ThinkFormat) -> bool:
+    """Whether a prompt ends with a closed thought (Qwen3's template without thinking): the model answers at once."""
+    return text.rstrip().endswith(fmt.end)
+
+
+def is_token_ids(prompt) -> bool:
+    """Whether ``prompt`` is a list of token ids (not text, not chat messages)."""
+    return isinstance(prompt, (list, tuple)) and bool(prompt) and all(
+        isinstance(t, int) and not isinstance(t, bool) for t in prompt)
 
 
 def policies_for(thinking: Thinking):
@@ -75,6 +93,8 @@ def generate(
     stop: str | Sequence[str] = (),
     cancelled: Callable[[], bool] | None = None,
     continuation: bool = False,
+    logprobs: int | None = None,
+    prompt_logprobs: bool = False,
     endpoint=None,
 ) -> Result:
     """Generate with controlled thinking.
@@ -88,7 +108,10 @@ def generate(
     polled every step and ends the generation when it returns True.
     ``continuation=True`` continues a raw ``prompt`` as plain text: no thinking
     phase and no policies, stop strings from the first token (what an
-    OpenAI-style text completion does).
+    OpenAI-style text completion does). A raw ``prompt`` may be a list of token ids.
+    ``logprobs=k`` keeps each completion token's log probability and its ``k``
+    likeliest alternatives (``result.logprobs``); ``prompt_logprobs=True`` those of
+    the prompt's tokens too (``result.prompt_logprobs``).
 
     ``endpoint`` (a URL such as ``http://127.0.0.1:8000/v1``) runs the s1 loop
     against an OpenAI-compatible server instead of a local model; ``model`` then
@@ -99,7 +122,8 @@ def generate(
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
-                   stop=stop, cancelled=cancelled, continuation=continuation)
+                   stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
+                   prompt_logprobs=prompt_logprobs)
     if endpoint is not None:
         check(max_tokens)
         if cancelled is not None or continuation:
@@ -164,8 +188,8 @@ def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> I
 def check(max_tokens: int, prompt=None, thinking: Thinking = None, continuation: bool = False) -> None:
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
-    if continuation and (not isinstance(prompt, str) or thinking not in (None, True)):
-        raise PonderError("a continuation takes a raw text prompt and no thinking policies")
+    if continuation and (not (isinstance(prompt, str) or is_token_ids(prompt)) or thinking not in (None, True)):
+        raise PonderError("a continuation takes a raw prompt (text or token ids) and no thinking policies")
 
 
 @dataclass
@@ -178,29 +202,40 @@ class Generation:
     end_marker: str
 
     def result(self, trace: Trace) -> Result:
-        result = build_result(trace, self.decoder.backend.detokenize, self.text, len(self.prompt_ids), self.end_marker)
-        if self.decoder.stream:
-            self.decoder.stream.flush(result.thinking, result.answer)
+        decoder = self.decoder
+        result = build_result(trace, decoder.backend.detokenize, self.text, len(self.prompt_ids), self.end_marker)
+        if decoder.stream:
+            decoder.stream.flush(result.thinking, result.answer)
+        if decoder.scores is not None or decoder.prompt_scores is not None:
+            logprobs = None if decoder.scores is None else tuple(decoder.scores.items[:len(trace.ids)])
+            result = replace(result, logprobs=logprobs, prompt_logprobs=decoder.prompt_scores)
         return result
 
 
-def prepare(engine: Backend, prompt: str | Messages, thinking: Thinking = None, *, format="think",
+def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinking = None, *, format="think",
             max_tokens: int = 1024, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
             seed: int | None = None, chat: bool = True, system: str | None = None, raw_prompt: bool = False,
             on_text: OnText | None = None, stop: str | Sequence[str] = (),
-            cancelled: Callable[[], bool] | None = None, continuation: bool = False) -> Generation:
+            cancelled: Callable[[], bool] | None = None, continuation: bool = False,
+            logprobs: int | None = None, prompt_logprobs: bool = False, template: Mapping | None = None) -> Generation:
     """The prompt's ids and a decoder for them, checked against the model's context."""
     fmt = get_format(format)
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     raw_prompt = raw_prompt or continuation
-    text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system)
-    prompt_ids = engine.prompt_ids(text)
+    if raw_prompt and is_token_ids(prompt):
+        prompt_ids, text = list(prompt), engine.detokenize(prompt)
+    else:
+        # the template hears whether the model thinks (Qwen3's closes an empty thought when it does not)
+        template = {"enable_thinking": thinking is not False, **(template or {})}
+        text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system, template=template)
+        prompt_ids = engine.prompt_ids(text)
     if len(prompt_ids) >= engine.n_ctx:
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
+    think = not continuation and not thinking_closed(text, fmt)
     decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
                       Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
-                      think=not continuation)
+                      think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs)
     return Generation(text, prompt_ids, decoder, fmt.end)
 
 

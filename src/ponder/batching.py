@@ -26,8 +26,12 @@ class Rows(Protocol):
 
     capacity: int
 
-    def forward(self, work: Sequence[tuple[int, Sequence[int]]]) -> list[np.ndarray]:
-        """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id."""
+    def forward(self, work: Sequence[tuple[int, Sequence[int]]],
+                every: Sequence[bool] | None = None) -> list[np.ndarray]:
+        """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id.
+
+        Where ``every[k]`` is true, work item k gets the logits after each of its ids (one row per id).
+        """
         ...
 
     def truncate(self, row: int, n_keep: int) -> None: ...  # keep the row's first n_keep tokens
@@ -59,9 +63,10 @@ class SerialRows:
         self.backend = backend
         self.fresh = True
 
-    def forward(self, work):
+    def forward(self, work, every=None):
         (row, ids), = work
-        logits = self.backend.prefill(ids) if self.fresh else self.backend.evaluate(ids)
+        all_rows = bool(every and every[0])
+        logits = self.backend.prefill(ids, all_rows) if self.fresh else self.backend.evaluate(ids, all_rows)
         self.fresh = False
         return [logits]
 
@@ -120,19 +125,22 @@ class Batch:
         row = next(i for i in range(self.rows.capacity) if i not in taken)
         decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
-        prompt = tuple(prompt_ids)
+        first, prompt = next(steps), tuple(prompt_ids)  # the prompt, to evaluate (every flag set for it)
         leader = next((r for r in self.running if r.prompt == prompt and r.leader is None
-                       and r.pending is not None and tuple(r.pending) == prompt), None)
+                       and r.pending is not None and tuple(r.pending) == prompt
+                       and r.decoder.every == decoder.every), None)
         if not hasattr(self.rows, "copy"):
             leader = None
-        self.running.append(Running(decoder, steps, row, next(steps), done, prompt, leader))
+        self.running.append(Running(decoder, steps, row, first, done, prompt, leader))
 
     def round(self) -> None:
         """One forward pass for every live row, then each row runs on until it needs logits again or ends."""
         if not self.running:
             return
         evaluated = [r for r in self.running if r.leader is None]
-        logits = self.rows.forward([(r.row, r.pending) for r in evaluated])
+        work = [(r.row, r.pending) for r in evaluated]
+        every = [r.decoder.every for r in evaluated]  # rows that want every position's logits (log probabilities)
+        logits = self.rows.forward(work, every) if any(every) else self.rows.forward(work)
         self.forward_passes += 1
         given = dict(zip(map(id, evaluated), logits))
         for run in self.running:

@@ -21,6 +21,7 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 
 from .backends.base import Backend
+from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, ModelVocab, StopStrings
 from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
 from .trace import Trace
@@ -44,6 +45,8 @@ class Decoder:
     stop: tuple[str, ...] = ()
     cancelled: Callable[[], bool] | None = None  # polled every step, e.g. a client that went away
     think: bool = True  # False: plain text continuation, all answer, no thinking phase
+    logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
+    prompt_logprobs: bool = False  # and each prompt token's (every prompt position's logits at prefill)
 
     def __post_init__(self) -> None:
         self.trace = Trace()
@@ -55,25 +58,33 @@ class Decoder:
         self.n_eval = 0  # completion tokens already in the KV cache
         self.logits: np.ndarray | None = None
         self.finish_reason: str | None = None
+        self.scores = None if self.logprobs is None else Scores(self.logprobs)
+        self.prompt_scores: tuple[TokenLogprob | None, ...] | None = None
+        self.every = False  # the pass about to run returns every position's logits (read by the driver)
         if not self.think:
             self.trace.close_thinking(0, forced=False)
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
         """The whole generation on the backend alone: its prefill, then one forward pass per request."""
         steps = self.steps(prompt_ids)
-        logits = self.backend.prefill(next(steps))
+        logits = self.backend.prefill(next(steps), self.every)
         while True:
             try:
                 ids = steps.send(logits)
             except StopIteration as done:
                 return done.value
-            logits = self.backend.evaluate(ids)
+            logits = self.backend.evaluate(ids, self.every)
 
     def steps(self, prompt_ids: Sequence[int]) -> Steps:
         """The generation as a coroutine: yields the prompt, then whatever needs evaluating; returns the trace."""
         self.prompt_ids = list(prompt_ids)
         start = time.perf_counter()
+        self.every = self.prompt_logprobs
         self.logits = yield self.prompt_ids
+        self.every = False
+        if self.prompt_logprobs:
+            self.prompt_scores = score_prompt(self.logits, self.prompt_ids, self.logprobs or 0)
+            self.logits = self.logits[-1]
         self.trace.prefill_seconds = time.perf_counter() - start
         steps = 0
         while self.finish_reason is None:
@@ -81,9 +92,13 @@ class Decoder:
                 self.finish_reason = "cancelled"
                 break
             yield from self.step()
+            self.score_next()
             steps += 1
             if steps > 8 * self.limit + 64:
                 raise RuntimeError("the policy keeps rewinding without making progress")
+        if self.scores is not None and self.finish_reason != "cancelled" and \
+                not self.scores.complete(len(self.trace.ids)):
+            yield from self.current_logits()  # forced tokens at the very end: evaluate them for their scores
         self.trace.finish_reason = self.finish_reason
         self.trace.decode_seconds = time.perf_counter() - start - self.trace.prefill_seconds
         return self.trace
@@ -158,18 +173,39 @@ class Decoder:
     def current_logits(self) -> Steps:
         """Logits after the last token, evaluating pending tokens in one forward pass."""
         ids = self.trace.ids
-        if self.n_eval < len(ids):
-            self.logits = yield ids[self.n_eval:]
-            self.n_eval = len(ids)
-        elif self.logits is None:  # a rewind left no logits: replay the last token
-            last = ids[-1] if ids else self.prompt_ids[-1]
-            self.cache.truncate(len(self.prompt_ids) + len(ids) - 1)
-            self.logits = yield [last]
+        if self.n_eval == len(ids) and self.logits is not None:
+            return self.logits
+        start, pending = self.n_eval, ids[self.n_eval:]
+        # a rewind left no logits after the last kept token: evaluate that token again (scores need its row too)
+        replay = self.logits is None and (not pending or self.scores is not None)
+        if replay:
+            last = ids[start - 1] if start else self.prompt_ids[-1]
+            self.cache.truncate(len(self.prompt_ids) + start - 1)
+            pending = [last, *pending]
+        self.every = self.scores is not None
+        logits = yield pending
+        self.every = False
+        self.n_eval = len(ids)
+        if self.scores is not None:
+            first = start if replay else start + 1  # the position the first row's logits predict
+            for k in range(len(pending) - 1):
+                self.scores.set(first + k, logits[k], ids[first + k])
+            logits = logits[-1]
+        self.logits = logits
         return self.logits
+
+    def score_next(self) -> None:
+        """Score the token just placed after the evaluated ones, from the logits already at hand."""
+        position = self.n_eval
+        if self.scores is not None and self.logits is not None and position < len(self.trace.ids) \
+                and not self.scores.has(position):
+            self.scores.set(position, self.logits, self.trace.ids[position])
 
     def rewind(self, n: int) -> None:
         self.trace.pop(n)
         keep = len(self.trace.ids)
+        if self.scores is not None:
+            self.scores.truncate(keep)
         if keep < self.n_eval:  # dropping only unevaluated tokens leaves the logits valid
             self.cache.truncate(len(self.prompt_ids) + keep)
             self.n_eval = keep

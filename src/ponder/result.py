@@ -27,6 +27,8 @@ class Result:
     token_phases: tuple[str, ...]
     token_sources: tuple[str, ...]
     stopped_by: str | None = None  # the stop string that ended the answer, if one did
+    logprobs: tuple | None = None  # per completion token a ponder.logprobs.TokenLogprob, when asked for
+    prompt_logprobs: tuple | None = None  # per prompt token (None for the first), when asked for
 
     @property
     def tokens_per_second(self) -> float:

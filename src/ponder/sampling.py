@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LN2 = float(np.log(2.0))
+GREEDY_BELOW = 1e-5  # temperatures under this sample greedily (vLLM's threshold too)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Sampler:
         if banned:
             logits = logits.copy()
             logits[list(banned)] = -np.inf
-        if self.settings.temperature == 0:
+        if self.settings.temperature < GREEDY_BELOW:  # dividing by a tinier one overflows to NaN
             return int(np.argmax(logits))
         ids, probs = self._candidates(logits / self.settings.temperature)
         return int(ids[self.rng.choice(len(ids), p=probs)])

@@ -86,14 +86,15 @@ def environment(plugin: str = "none") -> dict:
 
 
 def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = (), repeat: int = 1,
-               engine: dict | None = None) -> dict:
+               engine: dict | None = None, model: str | None = None) -> dict:
     """One offline batch (``repeat`` times) in a fresh process; ``plugin`` is none, class or installed.
 
-    ``engine``: more arguments for ``vllm.LLM`` (a small prefill chunk, speculative decoding...).
+    ``engine``: more arguments for ``vllm.LLM`` (a small prefill chunk, speculative decoding...);
+    ``model``: a model folder (default: SmolLM2's).
     """
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp, "spec.json"), Path(tmp, "out.json")
-        spec.write_text(json.dumps({"model": model_dir(), "plugin": plugin, "requests": requests,
+        spec.write_text(json.dumps({"model": model or model_dir(), "plugin": plugin, "requests": requests,
                                     "invalid": list(invalid), "repeat": repeat, "engine": engine or {}}))
         run = subprocess.run([sys.executable, str(HERE / "engine.py"), str(spec), str(out)],
                              env=environment(plugin), capture_output=True, text=True, timeout=900)
@@ -109,12 +110,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def vllm_server(plugin: bool, log: str | None = None):
+def vllm_server(plugin: bool, log: str | None = None, model: str | None = None, name: str = "smollm2"):
     """vLLM's OpenAI server on a free port; yields its API base. With ``plugin``: --logits-processors."""
     port = free_port()
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir(),
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model or model_dir(),
                "--port", str(port), "--host", "127.0.0.1", "--enforce-eager", "--dtype", "bfloat16",
-               "--max-model-len", "2048", "--seed", "0", "--served-model-name", "smollm2"]
+               "--max-model-len", "2048", "--seed", "0", "--served-model-name", name]
     if plugin:
         command += ["--logits-processors", PLUGIN]
     out = open(log or os.devnull, "w")

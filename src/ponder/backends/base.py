@@ -20,9 +20,10 @@ class Backend(Protocol):
     def special_id(self, text: str) -> int | None: ...  # the id if ``text`` is one special token
     @property
     def eos_ids(self) -> frozenset[int]: ...
-    def chat_prompt(self, messages: list[dict]) -> str | None: ...  # None without a chat template
-    def prefill(self, ids: Sequence[int]) -> np.ndarray: ...
-    def evaluate(self, ids: Sequence[int]) -> np.ndarray: ...
+    def chat_prompt(self, messages: list[dict], **options) -> str | None: ...  # None without a template
+    # the logits after the last id; with every=True after each id, one row per id (for log probabilities)
+    def prefill(self, ids: Sequence[int], every: bool = False) -> np.ndarray: ...
+    def evaluate(self, ids: Sequence[int], every: bool = False) -> np.ndarray: ...
     def truncate(self, n_keep: int) -> None: ...
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]: ...
 
@@ -31,8 +32,8 @@ class CachedSequence:
     """The tokens held in the KV cache, with prefix reuse across generations.
 
     Subclasses implement ``_forward`` (evaluate ids after the cached ones in one
-    batch and return the last position's logits) and ``_drop`` (cut the cache
-    back to ``n_keep`` tokens).
+    batch and return the last position's logits, or every position's when asked)
+    and ``_drop`` (cut the cache back to ``n_keep`` tokens).
     """
 
     # Reusing the cached prefix of the previous sequence saves its prefill, but the
@@ -46,18 +47,19 @@ class CachedSequence:
         self.forward_calls = 0
         self.evaluated_tokens = 0
 
-    def prefill(self, ids: Sequence[int]) -> np.ndarray:
+    def prefill(self, ids: Sequence[int], every: bool = False) -> np.ndarray:
         """Start a sequence and evaluate its prompt in one pass (after the reused prefix, if any)."""
         ids = list(ids)
         if not ids:
             raise ValueError("cannot prefill an empty prompt")
-        keep = min(common_prefix(self.cached, ids), len(ids) - 1) if self.reuse_prefix else 0
+        reuse = self.reuse_prefix and not every  # every position's logits: the whole prompt goes through
+        keep = min(common_prefix(self.cached, ids), len(ids) - 1) if reuse else 0
         self.truncate(keep)
-        return self.evaluate(ids[keep:])
+        return self.evaluate(ids[keep:], every)
 
-    def evaluate(self, ids: Sequence[int]) -> np.ndarray:
+    def evaluate(self, ids: Sequence[int], every: bool = False) -> np.ndarray:
         ids = list(ids)
-        logits = self._forward(ids)
+        logits = self._forward(ids, every=True) if every else self._forward(ids)
         self.cached.extend(ids)
         self.forward_calls += 1
         self.evaluated_tokens += len(ids)
@@ -68,7 +70,7 @@ class CachedSequence:
             self._drop(n_keep)
             del self.cached[n_keep:]
 
-    def _forward(self, ids: list[int]) -> np.ndarray:  # pragma: no cover
+    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def _drop(self, n_keep: int) -> None:  # pragma: no cover

@@ -40,6 +40,7 @@ class TransformersBackend(CachedSequence):
         limit = getattr(self.model.config, "max_position_embeddings", None) or n_ctx
         self.n_ctx = min(n_ctx, limit)
         self._eos = self._eos_ids()
+        self.n_vocab = int(self.model.config.vocab_size)
         self._cache = None
 
     def _eos_ids(self) -> frozenset[int]:
@@ -63,36 +64,38 @@ class TransformersBackend(CachedSequence):
         return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def special_id(self, text: str) -> int | None:
+        """The id if ``text`` is one special or added token (Qwen3's ``</think>`` is added, not special)."""
         ids = self.tokenize(text)
-        if len(ids) == 1 and ids[0] in set(self.tokenizer.all_special_ids) | self._added_ids():
+        if len(ids) == 1 and ids[0] in set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder):
             return ids[0]
         return None
 
-    def _added_ids(self) -> set[int]:
-        return {i for i, tok in self.tokenizer.added_tokens_decoder.items() if tok.special}
+    def token_bytes(self, token: int) -> bytes | None:
+        """The token's text as UTF-8; None for a token holding part of a character."""
+        text = self.detokenize([token])
+        return None if "\ufffd" in text else text.encode()
 
     @property
     def eos_ids(self) -> frozenset[int]:
         return self._eos
 
-    def chat_prompt(self, messages: list[dict]) -> str | None:
+    def chat_prompt(self, messages: list[dict], **options) -> str | None:
         if not getattr(self.tokenizer, "chat_template", None):
             return None
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **options)
 
     # the KV cache
 
-    def _forward(self, ids: list[int]) -> np.ndarray:
+    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
         from transformers import DynamicCache
 
         if self._cache is None or not self.cached:
             self._cache = DynamicCache()
         with self.torch.inference_mode():
-            out = self.model(
-                input_ids=self.torch.tensor([ids]), past_key_values=self._cache, use_cache=True, logits_to_keep=1
-            )
+            out = self.model(input_ids=self.torch.tensor([ids]), past_key_values=self._cache, use_cache=True,
+                             logits_to_keep=0 if every else 1)  # 0: every position
         self._cache = out.past_key_values
-        return out.logits[0, -1].float().numpy()
+        return out.logits[0].float().numpy() if every else out.logits[0, -1].float().numpy()
 
     def _drop(self, n_keep: int) -> None:
         if self._cache is not None:
@@ -191,21 +194,25 @@ class SlotRows:
         self.cache = SlotCache(self.torch)
         self.lengths = [0] * capacity
 
-    def forward(self, work) -> list[np.ndarray]:
+    def forward(self, work, every=None) -> list[np.ndarray]:
+        """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
         torch = self.torch
-        ids, rows, positions, last = [], [], [], []
-        for row, new in work:
+        ids, rows, positions, kept, spans = [], [], [], [], []
+        for k, (row, new) in enumerate(work):
             ids += new
             rows += [row] * len(new)
             positions += range(self.lengths[row], self.lengths[row] + len(new))
             self.lengths[row] += len(new)
-            last.append(len(ids) - 1)
+            wanted = range(len(ids) - len(new), len(ids)) if every and every[k] else range(len(ids) - 1, len(ids))
+            spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
+            kept += wanted
         mask = self.cache.place(np.array(rows), np.array(positions))
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions]),
                              attention_mask=mask, past_key_values=self.cache, use_cache=True,
-                             logits_to_keep=torch.tensor(last))
-        return list(out.logits[0].float().numpy())
+                             logits_to_keep=torch.tensor(kept))
+        logits = out.logits[0].float().numpy()
+        return [logits[span] for span in spans]
 
     def truncate(self, row: int, n_keep: int) -> None:
         if n_keep < self.lengths[row]:

@@ -52,16 +52,22 @@ class LlamaCppBackend(CachedSequence):
         return self.llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
 
     def special_id(self, text: str) -> int | None:
+        """The id if ``text`` is one control or added token (Qwen3's ``</think>`` is added, not control)."""
         ids = self.tokenize(text)
-        if len(ids) == 1 and self.llm.detokenize(ids, special=False) == b"":
-            return ids[0]  # a control token: rendered only when specials are asked for
-        return None
+        if len(ids) != 1:
+            return None
+        api = self._api
+        attr = api.llama_vocab_get_attr(api.llama_model_get_vocab(self.llm.model), ids[0])
+        return ids[0] if attr & (api.LLAMA_TOKEN_ATTR_CONTROL | api.LLAMA_TOKEN_ATTR_USER_DEFINED) else None
+
+    def token_bytes(self, token: int) -> bytes:
+        return self.llm.detokenize([token], special=True)
 
     @property
     def eos_ids(self) -> frozenset[int]:
         return self._eos
 
-    def chat_prompt(self, messages: list[dict]) -> str | None:
+    def chat_prompt(self, messages: list[dict], **options) -> str | None:
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
             return None
@@ -70,15 +76,32 @@ class LlamaCppBackend(CachedSequence):
         eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="replace")
         bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode(errors="replace")
         formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-        return formatter(messages=messages).prompt
+        return formatter(messages=messages, **options).prompt
 
     # the KV cache
 
-    def _forward(self, ids: list[int]) -> np.ndarray:
+    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
         self.llm.n_tokens = len(self.cached)
+        if every:
+            return self._forward_every(ids)
         self.llm.eval(ids)
         row = self._api.llama_get_logits_ith(self.llm._ctx.ctx, -1)
         return np.ctypeslib.as_array(row, shape=(self.n_vocab,)).copy()
+
+    def _forward_every(self, ids: list[int]) -> np.ndarray:
+        """``Llama.eval`` with logits kept at every position (it keeps them only when loaded with logits_all)."""
+        llm, rows = self.llm, []
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+        for i in range(0, len(ids), llm.n_batch):
+            chunk, past = ids[i:i + llm.n_batch], llm.n_tokens
+            llm._batch.set_batch(batch=chunk, n_past=past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[past:past + len(chunk)] = chunk
+            llm.n_tokens += len(chunk)
+            logits = self._api.llama_get_logits(llm._ctx.ctx)
+            rows.append(np.ctypeslib.as_array(logits, shape=(len(chunk), self.n_vocab)).copy())
+        llm._requires_eval = False
+        return np.concatenate(rows)
 
     def _drop(self, n_keep: int) -> None:
         self.llm._ctx.kv_cache_seq_rm(-1, n_keep, -1)
@@ -133,22 +156,27 @@ class SeqRows:
         self.lengths = [0] * capacity
         atexit.register(self.close)
 
-    def forward(self, work) -> list[np.ndarray]:
-        batch, outputs, n = self.batch, [], 0
-        for row, ids in work:
+    def forward(self, work, every=None) -> list[np.ndarray]:
+        """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
+        batch, spans, n = self.batch, [], 0
+        for k, (row, ids) in enumerate(work):
+            wants_all = bool(every and every[k])
             for j, token in enumerate(ids):
                 batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, self.lengths[row] + j, 1
-                batch.seq_id[n][0], batch.logits[n] = row, j == len(ids) - 1
+                batch.seq_id[n][0], batch.logits[n] = row, wants_all or j == len(ids) - 1
                 n += 1
             self.lengths[row] += len(ids)
-            outputs.append(n - 1)
+            spans.append(range(n - len(ids), n) if wants_all else n - 1)
         batch.n_tokens = n
         status = self.api.llama_decode(self.ctx, batch)
         if status != 0:
             raise PonderError(f"llama.cpp could not evaluate a batch of {n} tokens (status {status}): a row "
                               f"would hold more than its {self.size} tokens of context")
-        return [np.ctypeslib.as_array(self.api.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
-                for i in outputs]
+        return [np.stack([self._logits(i) for i in span]) if isinstance(span, range) else self._logits(span)
+                for span in spans]
+
+    def _logits(self, index: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self.api.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,)).copy()
 
     def truncate(self, row: int, n_keep: int) -> None:
         if n_keep < self.lengths[row]:

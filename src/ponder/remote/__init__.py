@@ -18,7 +18,7 @@ class ChatML:
     def special_id(self, text: str) -> None:
         return None
 
-    def chat_prompt(self, messages: list[dict]) -> str:
+    def chat_prompt(self, messages: list[dict], **options) -> str:  # template variables have no say in ChatML
         turns = "".join(f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
         return turns + "<|im_start|>assistant\n"
 

@@ -37,8 +37,9 @@ def generate_steered(prompt: str, client: Client, policies, fmt: ThinkFormat, ma
                      stop: tuple[str, ...] = ()) -> Result:
     """One generation steered inside the engine; ``prompt`` ends with the opened thinking."""
     options = {**options_for(policies), "think_format": fmt.name}
+    # special tokens kept in the text: s1's end marker is one, and the thinking is split at it
     body = {"model": client.model, "prompt": prompt, "max_tokens": max_tokens, "logprobs": 1,
-            "stop": list(stop) or None, "vllm_xargs": options, **sampling}
+            "stop": list(stop) or None, "vllm_xargs": options, "skip_special_tokens": False, **sampling}
     start = time.perf_counter()
     data = client.call("POST", "/v1/completions", {k: v for k, v in body.items() if v is not None})
     seconds = time.perf_counter() - start

@@ -16,11 +16,13 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..backends import load_backend
+from . import anthropic, openai
+from .anthropic_schemas import CountTokensRequest, MessagesRequest
 from .errors import ApiError, error_response
 from .metrics import Metrics, Recent
 from .middleware import BodyLimit, RequestMetrics
 from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
-from .serving import Server, serve
+from .serving import Server
 from .settings import ServerSettings
 from .thinking import EFFORTS
 from .worker import GenerationWorker
@@ -52,15 +54,18 @@ def create_app(settings: ServerSettings, backend=None) -> FastAPI:
 
 
 def key_checker(key: str | None):
-    """A dependency refusing requests without ``Authorization: Bearer <key>`` (when a key is set)."""
+    """A dependency refusing requests without the key (when one is set): ``Authorization: Bearer <key>``, as
+    OpenAI's clients send it, or ``x-api-key: <key>``, as Anthropic's do."""
 
     async def check(request: Request) -> None:
         if key is None:
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), key.encode()):
-            raise ApiError(401, "missing or incorrect API key: send the header 'Authorization: Bearer <key>'",
-                           None, "invalid_api_key")
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        given = [bearer.strip()] if scheme.lower() == "bearer" else []
+        given += [request.headers["x-api-key"].strip()] if "x-api-key" in request.headers else []
+        if not any(hmac.compare_digest(g.encode(), key.encode()) for g in given):
+            raise ApiError(401, "missing or incorrect API key: send the header 'Authorization: Bearer <key>' "
+                                "or 'x-api-key: <key>'", None, "invalid_api_key")
 
     return check
 
@@ -71,13 +76,21 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
 
     @app.post("/v1/chat/completions", dependencies=[auth], tags=["openai"])
     async def chat_completions(body: ChatRequest, request: Request):
-        return await serve(server, request, body, "chat", (tuple(body.chat()),))
+        return await openai.chat_completions(server, request, body)
 
     @app.post("/v1/completions", dependencies=[auth], tags=["openai"])
     async def completions(body: CompletionRequest, request: Request):
-        """The prompt is a question: it becomes the user message of the chat template."""
-        chats = tuple(({"role": "user", "content": prompt},) for prompt in body.prompts())
-        return await serve(server, request, body, "text", chats)
+        """The prompt (text or token ids) is continued as is; asked for thinking, it opens the thinking."""
+        return await openai.completions(server, request, body)
+
+    @app.post("/v1/messages", dependencies=[auth], tags=["anthropic"])
+    async def messages(body: MessagesRequest, request: Request):
+        """Anthropic's Messages API, with thinking blocks."""
+        return await anthropic.messages(server, request, body)
+
+    @app.post("/v1/messages/count_tokens", dependencies=[auth], tags=["anthropic"])
+    async def count_tokens(body: CountTokensRequest):
+        return anthropic.count_tokens(server, body)
 
     @app.post("/tokenize", dependencies=[auth], tags=["ponder"])
     async def tokenize(body: TokenizeRequest):
@@ -121,6 +134,7 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
                        "max_n": settings.max_n},
             "batch_size": server.worker.batch.rows.capacity,
             "prices": {"input": settings.price_input, "output": settings.price_output},
+            "reasoning_fields": list(settings.reasoning_fields),
             "reasoning_effort": {k: None if v is None else {"min_tokens": v.min_tokens, "max_tokens": v.max_tokens}
                                  for k, v in EFFORTS.items()},
         }
@@ -133,7 +147,7 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> JSONResponse:
-        return err.response()
+        return err.response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -141,19 +155,20 @@ def add_error_handlers(app: FastAPI) -> None:
         kind = request.headers.get("content-type", "application/json")
         if param is None and "json" not in kind:
             message = f"the body must be JSON sent with Content-Type: application/json, not {kind}"
-        return error_response(400, message, param, "invalid_request")
+        return error_response(400, message, param, "invalid_request", path=request.url.path)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         message = err.detail if isinstance(err.detail, str) else "request failed"
         if err.status_code == 404:
             message = f"no route {request.method} {request.url.path}: see /openapi.json for the API"
-        return error_response(err.status_code, message, headers=getattr(err, "headers", None))
+        return error_response(err.status_code, message, headers=getattr(err, "headers", None),
+                              path=request.url.path)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, err: Exception) -> JSONResponse:
         return error_response(500, f"internal error ({type(err).__name__}): the server is still up", None,
-                              "internal_error")
+                              "internal_error", path=request.url.path)
 
 
 def describe_validation(errors) -> tuple[str, str | None]:

@@ -38,13 +38,15 @@ def register(sub) -> None:
                    help="generations decoded together, each request joining at the next step (default: what suits "
                         "the model; 1 runs requests one at a time, the exact, reproducible mode)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: the physical cores)")
+    p.add_argument("--reasoning-field", default="both", choices=["both", "reasoning_content", "reasoning"],
+                   help="the name(s) the thinking is returned under in messages and stream deltas (default: both)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn's log level (default: warning)")
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .settings import ServerSettings, api_key_from_env
+    from .settings import REASONING_FIELDS, ServerSettings, api_key_from_env
 
     settings = ServerSettings(
         model=args.model, backend=args.backend, n_ctx=args.n_ctx, format=args.format, host=args.host,
@@ -52,6 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         price_output=args.price_output, max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
         batch_size=args.batch_size, threads=args.threads,
+        reasoning_fields=REASONING_FIELDS if args.reasoning_field == "both" else (args.reasoning_field,),
     )
     try:
         import uvicorn

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from ..api import build_prompt, prepare
+from ..api import build_prompt, open_thinking, prepare
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
+from .scored import ChoiceScores, TokenTexts, choice_scores
 from .thinking import Thinking
 from .worker import Ticket
 
 SEEDS = 1 << 64  # numpy seeds are non-negative: a negative OpenAI seed wraps around
+CHAT, TEXT, THINK = "chat", "text", "think"  # how a prompt becomes the model's input
 
 
-class PromptTooLong(PonderError):
+class InvalidPrompt(PonderError):
+    """A prompt the model cannot take: too long for the server, or token ids outside the vocabulary."""
+
+
+class PromptTooLong(InvalidPrompt):
     """The prompt passes the server's prompt limit."""
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Every generation a request needs: ``n`` choices for each chat, one after another."""
+    """Every generation a request needs: ``n`` choices for each prompt, one after another.
 
-    chats: tuple[tuple[dict, ...], ...]
+    ``mode`` says what a prompt is: ``chat``, messages the chat template renders; ``text``, a text or
+    token ids continued as they are (no thinking); ``think``, a text or token ids that open the thinking.
+    """
+
+    prompts: tuple
     n: int
     thinking: Thinking
     max_tokens: int
@@ -34,23 +44,28 @@ class Plan:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     format: str = "think"
-    raw: bool = False  # each chat is one message whose text is continued as is
+    mode: str = CHAT
+    template: tuple[tuple[str, object], ...] = ()  # chat template variables, e.g. enable_thinking
+    logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
+    echo: bool = False  # and each prompt token's
 
     @property
     def choices(self) -> int:
-        return len(self.chats) * self.n
+        return len(self.prompts) * self.n
 
     def seed_for(self, index: int) -> int | None:
-        """Choice i of a chat samples with seed + i, so n choices differ yet repeat exactly."""
+        """Choice i of a prompt samples with seed + i, so n choices differ yet repeat exactly."""
         return None if self.seed is None else (self.seed + index % self.n) % SEEDS
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished job: the prompt tokens (each prompt counted once) and one result per choice run."""
+    """A finished job: the prompt tokens (each prompt counted once), one result per choice run, their scores."""
 
     prompt_tokens: int
     results: tuple[Result, ...]
+    scores: tuple[ChoiceScores, ...] = ()
+    prompts: tuple[str, ...] = ()  # each prompt's text as the model saw it
 
 
 OnChoiceText = Callable[[int, str, str], None]  # (choice index, phase, text delta)
@@ -65,6 +80,8 @@ class PlanJob:
     on_start: Callable[[int], None]
     on_text: OnChoiceText | None = None
     prompt_tokens: int = 0
+    inputs: list = field(default_factory=list)  # each prompt's text or token ids, as the model takes it
+    texts: list[str] = field(default_factory=list)  # each prompt's text
 
     def start(self, ticket: Ticket) -> list:
         """Check the prompts, report the prompt tokens through ``on_start``, and make every choice's generation.
@@ -74,23 +91,46 @@ class PlanJob:
         """
         plan, backend = self.plan, self.backend
         fmt = get_format(plan.format)
-        if plan.raw:
-            texts = [chat[0]["content"] for chat in plan.chats]
-        else:
-            texts = [build_prompt(backend, list(chat), fmt) for chat in plan.chats]
-        for text in texts:
-            count = len(backend.prompt_ids(text))
+        self.inputs = [self.model_input(prompt, fmt) for prompt in plan.prompts]
+        self.texts = [backend.detokenize(given) if isinstance(given, list) else given for given in self.inputs]
+        for given in self.inputs:
+            count = len(given) if isinstance(given, list) else len(backend.prompt_ids(given))
             if count > plan.max_prompt_tokens:
                 raise PromptTooLong(f"the prompt has {count} tokens, more than this server takes "
                                     f"(--max-prompt-tokens {plan.max_prompt_tokens}): shorten it")
             self.prompt_tokens += count
         self.on_start(self.prompt_tokens)
         return [prepare(
-            backend, texts[index // plan.n], thinking=plan.thinking, raw_prompt=True, format=fmt,
-            continuation=plan.raw, max_tokens=plan.max_tokens, temperature=plan.temperature, top_p=plan.top_p,
-            top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop, cancelled=ticket.cancelled,
+            backend, self.inputs[index // plan.n], thinking=plan.thinking, raw_prompt=True, format=fmt,
+            continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
+            top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
+            cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
 
+    def model_input(self, prompt, fmt) -> str | list[int]:
+        """A chat rendered by the template, or a raw prompt (text or checked token ids), opened for thinking."""
+        if self.plan.mode == CHAT:
+            return build_prompt(self.backend, list(prompt), fmt, template=dict(self.plan.template))
+        if isinstance(prompt, str):
+            return open_thinking(prompt, fmt) if self.plan.mode == THINK else prompt
+        ids = list(prompt)
+        vocab = getattr(self.backend, "n_vocab", None)
+        bad = next((t for t in ids if vocab is not None and t >= vocab), None)
+        if bad is not None:
+            raise InvalidPrompt(f"token id {bad} is outside this model's vocabulary of {vocab}: send ids below it")
+        if self.plan.mode == THINK:
+            text = self.backend.detokenize(ids)
+            ids += self.backend.tokenize(open_thinking(text, fmt)[len(text):])
+        return ids
+
     def finish(self, results: list[Result]) -> Outcome:
-        return Outcome(self.prompt_tokens, tuple(results))
+        plan, scores = self.plan, ()
+        if plan.logprobs is not None or plan.echo:
+            tokens = TokenTexts(self.backend)
+            scores = tuple(choice_scores(tokens, r, self.ids_of(self.inputs[i // plan.n]))
+                           for i, r in enumerate(results))
+        return Outcome(self.prompt_tokens, tuple(results), scores, tuple(self.texts))
+
+    def ids_of(self, given) -> list[int]:
+        return given if isinstance(given, list) else self.backend.prompt_ids(given)

@@ -48,7 +48,7 @@ class BodyLimit:
 
     async def too_large(self, scope, receive, send) -> None:
         message = f"the request body is over this server's limit of {self.limit} bytes (--max-body-bytes)"
-        await error_response(413, message, code="request_too_large")(scope, receive, send)
+        await error_response(413, message, code="request_too_large", path=scope.get("path", ""))(scope, receive, send)
 
 
 class RequestMetrics:

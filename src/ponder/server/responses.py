@@ -1,8 +1,10 @@
-"""Response bodies in OpenAI's shapes, with the thinking as ``reasoning_content`` and a ``ponder`` object.
+"""Response bodies in OpenAI's shapes, with the thinking as ``reasoning_content`` and ``reasoning``, and a ``ponder`` object.
 
 ``content`` (chat) and ``text`` (completions) are the answer phase as ponder returns it (the forced
-"Final Answer:" lead included), stripped of surrounding whitespace; ``reasoning_content`` is the
-thinking, stripped the same way. Streamed deltas concatenate to exactly those strings.
+"Final Answer:" lead included), stripped of surrounding whitespace; the thinking is stripped the
+same way and sent under both names clients read (llama.cpp and SGLang: ``reasoning_content``;
+vLLM and OpenRouter: ``reasoning``; ``--reasoning-field`` keeps one). Streamed deltas concatenate
+to exactly those strings. A raw continuation's ``text`` is exactly what was generated.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..result import Result
+from .jobs import Outcome
+from .logprob_shapes import chat_logprobs, completion_logprobs
+from .scored import ChoiceScores
 from .settings import ServerSettings
 
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
@@ -22,8 +27,11 @@ COUNTS = ("thinking_tokens", "thinking_injected", "marker_tokens", "answer_token
 class Envelope:
     """What every response and chunk of one request shares."""
 
-    kind: str  # "chat" or "text"
+    kind: str  # "chat", "text" (a completion that thinks) or "raw" (a continuation)
     model: str
+    reasoning: tuple[str, ...] = ("reasoning_content", "reasoning")  # names for the thinking; () when excluded
+    logprobs: bool = False
+    echo: bool = False  # a continuation's text and log probabilities start with the prompt
     id: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -97,54 +105,77 @@ def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSe
 
 # whole responses
 
-def chat_choice(index: int, result: Result) -> dict:
-    message = {"role": "assistant", "content": result.answer.strip(), "reasoning_content": result.thinking.strip()}
-    return {"index": index, "message": message, "finish_reason": FINISH[result.finish_reason], "logprobs": None}
+def chat_choice(env: Envelope, index: int, result: Result, scores: ChoiceScores, prompt: str) -> dict:
+    message = {"role": "assistant", "content": result.answer.strip(),
+               **{name: result.thinking.strip() for name in env.reasoning}}
+    logprobs = chat_logprobs(scores, env.reasoning) if env.logprobs else None
+    return {"index": index, "message": message, "finish_reason": FINISH[result.finish_reason], "logprobs": logprobs}
 
 
-def text_choice(index: int, result: Result) -> dict:
-    return {"index": index, "text": result.answer.strip(), "reasoning_content": result.thinking.strip(),
-            "finish_reason": FINISH[result.finish_reason], "logprobs": None}
+def text_choice(env: Envelope, index: int, result: Result, scores: ChoiceScores, prompt: str) -> dict:
+    logprobs = completion_logprobs(scores, echo=False, answer_only=True) if env.logprobs else None
+    return {"index": index, "text": result.answer.strip(), **{name: result.thinking.strip() for name in env.reasoning},
+            "finish_reason": FINISH[result.finish_reason], "logprobs": logprobs}
 
 
-def raw_choice(index: int, result: Result) -> dict:
+def raw_choice(env: Envelope, index: int, result: Result, scores: ChoiceScores, prompt: str) -> dict:
     """A plain continuation: the text exactly as generated, and the stop string that ended it (vLLM's ``stop_reason``)."""
-    return {"index": index, "text": result.answer, "finish_reason": FINISH[result.finish_reason], "logprobs": None,
-            "stop_reason": result.stopped_by}
+    logprobs = completion_logprobs(scores, env.echo) if env.logprobs else None
+    return {"index": index, "text": (prompt if env.echo else "") + result.answer,
+            "finish_reason": FINISH[result.finish_reason], "logprobs": logprobs, "stop_reason": result.stopped_by}
 
 
-def response(env: Envelope, results: list[Result], prompt_tokens: int, settings: ServerSettings,
-             queue_seconds: float) -> dict:
+def response(env: Envelope, outcome: Outcome, settings: ServerSettings, queue_seconds: float) -> dict:
     build = {"chat": chat_choice, "raw": raw_choice}.get(env.kind, text_choice)
+    results = list(outcome.results)
+    n = len(results) // max(1, len(outcome.prompts))
+    choices = [build(env, i, r, scores_of(outcome, i), outcome.prompts[i // n] if outcome.prompts else "")
+               for i, r in enumerate(results)]
     return {
         **env.head(),
-        "choices": [build(i, r) for i, r in enumerate(results)],
-        "usage": usage(results, prompt_tokens),
-        "ponder": ponder_details(results, prompt_tokens, settings, queue_seconds),
+        "choices": choices,
+        "usage": usage(results, outcome.prompt_tokens),
+        "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds),
     }
+
+
+def scores_of(outcome: Outcome, index: int) -> ChoiceScores:
+    return outcome.scores[index] if outcome.scores else ChoiceScores()
 
 
 # streamed chunks
 
-def delta_chunk(env: Envelope, index: int, phase: str | None, text: str, finish: str | None = None) -> dict:
-    """One choice's delta: the thinking as ``reasoning_content``, the answer as ``content`` / ``text``."""
+def delta_chunk(env: Envelope, index: int, phase: str | None, text: str, finish: str | None = None,
+                scores: ChoiceScores | None = None) -> dict:
+    """One choice's delta: the thinking under the reasoning names, the answer as ``content`` / ``text``.
+
+    The chunk that ends a choice carries its log probabilities, all of them (clients join the lists).
+    """
+    logprobs = None
+    if env.logprobs and scores is not None:
+        if env.kind == "chat":
+            logprobs = chat_logprobs(scores, env.reasoning)
+        else:
+            logprobs = completion_logprobs(scores, env.echo and env.kind == "raw", answer_only=env.kind == "text")
     if env.kind == "chat":
         delta: dict = {}
         if phase == "role":
             delta = {"role": "assistant", "content": ""}
+        elif phase == "thinking":
+            delta = {name: text for name in env.reasoning}
         elif phase is not None:
-            delta = {"reasoning_content" if phase == "thinking" else "content": text}
-        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+            delta = {"content": text}
+        choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
     else:
-        choice = {"index": index, "text": text if phase == "answer" else "", "finish_reason": finish,
-                  "logprobs": None}
+        choice = {"index": index, "text": text if phase in ("answer", "prompt") else "", "finish_reason": finish,
+                  "logprobs": logprobs}
         if phase == "thinking":
-            choice["reasoning_content"] = text
+            choice.update({name: text for name in env.reasoning})
     return {**env.head(streaming=True), "choices": [choice]}
 
 
-def usage_chunk(env: Envelope, results: list[Result], prompt_tokens: int, settings: ServerSettings,
-                queue_seconds: float) -> dict:
+def usage_chunk(env: Envelope, outcome: Outcome, settings: ServerSettings, queue_seconds: float) -> dict:
     """The last chunk when ``stream_options.include_usage`` is set: no choices, the usage and ``ponder``."""
-    return {**env.head(streaming=True), "choices": [], "usage": usage(results, prompt_tokens),
-            "ponder": ponder_details(results, prompt_tokens, settings, queue_seconds)}
+    results = list(outcome.results)
+    return {**env.head(streaming=True), "choices": [], "usage": usage(results, outcome.prompt_tokens),
+            "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds)}

@@ -1,66 +1,19 @@
-"""Request bodies, as OpenAI clients send them, plus ponder's ``thinking`` object.
+"""OpenAI request bodies, plus the thinking controls every dialect shares.
 
-Unknown fields are ignored (clients send many we have no use for); a known field of the wrong
-type or out of range is a 400. Bounds here keep every request cheap to validate and to run;
-the policies check the rest (a minimum above the maximum...) with their own messages.
+ponder's own ``thinking`` object (with Anthropic's ``{"type", "budget_tokens"}`` read from it
+too), OpenRouter's ``reasoning`` object and OpenAI's ``reasoning_effort``. The policies check the
+rest (a minimum above the maximum...) with their own messages.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-BIG = 1 << 20  # token counts beyond this are never meaningful here
-SHORT = 256  # characters in a policy text (a wait string, a prefix)
-UNITS, UNIT = 1024, 16  # filler and pause units: the policy rebuilds count x unit tokens at each step
-
-
-def encodable(text: str) -> str:
-    """Lone surrogates survive JSON decoding but not UTF-8 encoding, which tokenizing needs."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
-    return text
-
-
-def whole(value):
-    """JSON integers, 5.0 included (JSON Schema calls it an integer); not true, not "5", not 5.5."""
-    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not integral:
-        raise ValueError("must be a whole number")
-    return int(value)
-
-
-def number(value):
-    """JSON numbers; not true, not "0.5"."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("must be a number")
-    return value
-
-
-def Int(**bounds):  # noqa: N802 - used as a type
-    """A whole number within ``bounds`` (the bounds go first, so the OpenAPI schema shows them)."""
-    return Annotated[int, Field(**bounds), BeforeValidator(whole)]
-
-
-def Float(**bounds):  # noqa: N802 - used as a type
-    return Annotated[float, Field(**bounds), BeforeValidator(number)]
-
-Text = Annotated[str, AfterValidator(encodable)]
-ShortText = Annotated[str, Field(min_length=1, max_length=SHORT), AfterValidator(encodable)]
-Count = Int(ge=0, le=BIG)
-Units = Int(ge=0, le=UNITS)
-Unit = Annotated[str, Field(min_length=1, max_length=UNIT), AfterValidator(encodable)]
-Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
-
-
-class RequestModel(BaseModel):
-    """The base of every request body's models: unknown fields ignored (clients send many we have no use
-    for), NaN and infinities refused (JSON parsers let them through)."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+from .fields import (
+    BIG, TOP_LOGPROBS, Count, Effort, Float, Int, RequestModel, ShortText, Stop, Text, Unit, Units,
+)
 
 
 class FillerOptions(RequestModel):
@@ -85,7 +38,7 @@ class EntropyPauseOptions(RequestModel):
 
 
 class ThinkingOptions(RequestModel):
-    """ponder's ``thinking`` object; Anthropic's ``{"type", "budget_tokens"}`` is read from it too."""
+    """ponder's ``thinking`` object; Anthropic's ``{"type", "budget_tokens", "display"}`` is read from it too."""
 
     enabled: StrictBool | None = None  # false: no thinking at all
     min_tokens: Count | None = None
@@ -97,9 +50,19 @@ class ThinkingOptions(RequestModel):
     filler: Units | FillerOptions | None = None  # a count, or the Filler policy's options
     pause: Units | PauseOptions | None = None  # a count, or the Pause policy's options
     entropy_pause: Float(ge=0, le=64) | EntropyPauseOptions | None = None  # bits, or options
-    # Anthropic: {"type": "enabled", "budget_tokens": N} or {"type": "disabled"}
-    type: Literal["enabled", "disabled"] | None = None
+    # Anthropic: {"type": "enabled", "budget_tokens": N}, {"type": "disabled"}, {"type": "adaptive"}
+    type: Literal["enabled", "disabled", "adaptive"] | None = None
     budget_tokens: Count | None = None
+    display: Literal["summarized", "omitted"] | None = None  # omitted: thinking done, not returned
+
+
+class ReasoningOptions(RequestModel):
+    """OpenRouter's ``reasoning`` object: an effort or a token maximum, on or off, returned or not."""
+
+    effort: Effort | None = None
+    max_tokens: Count | None = None
+    exclude: StrictBool = False  # true: the model thinks, the thinking is not returned
+    enabled: StrictBool | None = None
 
 
 class StreamOptions(RequestModel):
@@ -121,7 +84,7 @@ class Message(RequestModel):
         return self.content or ""
 
 
-Stop = Annotated[Text, Field(max_length=SHORT)]
+TemplateValue = Union[StrictBool, StrictInt, StrictStr, None]
 
 
 class GenerationRequest(RequestModel):
@@ -140,7 +103,10 @@ class GenerationRequest(RequestModel):
     stream_options: StreamOptions | None = None
     user: Annotated[str, Field(max_length=256)] | None = None
     thinking: ThinkingOptions | None = None
+    reasoning: ReasoningOptions | None = None
     reasoning_effort: Effort | None = None
+    # vLLM's and SGLang's variables for the chat template, e.g. {"enable_thinking": false}
+    chat_template_kwargs: Annotated[dict[str, TemplateValue], Field(max_length=16)] | None = None
 
     def completion_limit(self) -> int | None:
         """``max_completion_tokens`` (the newer name) wins over ``max_tokens``."""
@@ -154,26 +120,47 @@ class GenerationRequest(RequestModel):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    def asks_thinking(self) -> bool:
+        """Whether any thinking control is given (a text completion then thinks; otherwise it continues)."""
+        template = self.chat_template_kwargs or {}
+        return any(v is not None for v in (self.thinking, self.reasoning, self.reasoning_effort)) or \
+            "enable_thinking" in template
+
 
 class ChatRequest(GenerationRequest):
     messages: Annotated[list[Message], Field(min_length=1)]
+    logprobs: StrictBool = False
+    top_logprobs: Int(ge=0, le=TOP_LOGPROBS) | None = None
 
     def chat(self) -> list[dict]:
         return [{"role": m.role, "content": m.text()} for m in self.messages]
 
 
-class CompletionRequest(GenerationRequest):
-    """``prompt`` is a question, sent as the user message of the chat template.
+TokenId = Int(ge=0, lt=1 << 31)
+Tokens = Annotated[list[TokenId], Field(min_length=1, max_length=1 << 16)]
 
-    With ``raw: true`` the prompt is text continued as is (OpenAI's plain text
-    completion): no template, no thinking phase, stop strings from the first token.
+
+class CompletionRequest(GenerationRequest):
+    """``prompt`` is text continued as is (OpenAI's text completion): no template, stop strings from the start.
+
+    A prompt may be text, a list of texts, token ids or a list of token-id lists. Asked for
+    thinking (``thinking``, ``reasoning``, ``reasoning_effort``), the prompt is taken to open
+    the thinking (ponder opens it if it does not) and the policies apply. ``raw: true``
+    continues the text whatever else is asked (ponder's remote client sends it).
     """
 
-    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=16)]
-    raw: StrictBool = False
+    prompt: Text | Tokens | Annotated[list[Text], Field(min_length=1, max_length=16)] | \
+        Annotated[list[Tokens], Field(min_length=1, max_length=16)]
+    max_tokens: Int(ge=0, le=BIG) | None = None  # 0 with echo: score the prompt, write nothing
+    raw: StrictBool | None = None
+    echo: StrictBool = False
+    logprobs: Int(ge=0, le=TOP_LOGPROBS) | None = None
 
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        prompt = self.prompt
+        if isinstance(prompt, str) or (prompt and isinstance(prompt[0], int)):
+            return [prompt]
+        return list(prompt)
 
 
 class TokenizeRequest(RequestModel):

@@ -1,25 +1,30 @@
-"""One generation request: planned (planning.py), queued, then answered whole or streamed (streaming.py)."""
+"""One generation request from plan to outcome, whatever the dialect: queue it, wait for it, watch the client.
+
+The routes (``openai.py``, ``anthropic.py``) make the plan from their request bodies and shape
+the outcome, whole or as a stream of the deltas that arrive here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..errors import PonderError
 from .errors import ApiError
-from .jobs import Outcome, PlanJob, PromptTooLong
+from .jobs import InvalidPrompt, Outcome, Plan, PlanJob
 from .metrics import Metrics, Recent
-from .planning import make_plan
-from .responses import Envelope, response
-from .schemas import GenerationRequest
+from .responses import ponder_details
 from .settings import ServerSettings
-from .streaming import DONE, SSE_HEADERS, gone, stream, summary
 from .thinking import describe
 from .worker import ClientGone, GenerationWorker, QueueFull, Ticket
+
+DONE = object()  # put on a stream's event queue once its job has ended
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @dataclass
@@ -33,15 +38,27 @@ class Server:
     recent: Recent
 
 
-async def serve(server: Server, request: Request, body: GenerationRequest, kind: str, chats: tuple) -> Response:
-    plan = make_plan(body, chats, server.settings)
-    env = Envelope("raw" if plan.raw else kind, server.settings.model_id)
+@dataclass
+class Submission:
+    """A queued request: its ticket, and the queue its text deltas arrive on when it streams."""
+
+    ticket: Ticket
+    events: asyncio.Queue | None
+
+
+async def submit(server: Server, request: Request, plan: Plan, rid: str, *, endpoint: str, user: str | None,
+                 stream: bool, preview: str, param: str) -> tuple[Submission, Outcome | None]:
+    """Queue the plan's job; return its outcome (whole), or once it has begun generating (stream).
+
+    A full queue is a 429, a prompt the model cannot take a 400 naming ``param``; ClientGone if
+    the client leaves first.
+    """
     loop = asyncio.get_running_loop()
     started: asyncio.Future = loop.create_future()
-    events: asyncio.Queue | None = asyncio.Queue() if body.stream else None
+    events: asyncio.Queue | None = asyncio.Queue() if stream else None
 
     def on_start(prompt_tokens: int) -> None:
-        loop.call_soon_threadsafe(mark_started, started, server.recent, env.id, prompt_tokens)
+        loop.call_soon_threadsafe(mark_started, started, server.recent, rid, prompt_tokens)
 
     def on_text(index: int, phase: str, text: str) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (index, phase, text))
@@ -53,25 +70,32 @@ async def serve(server: Server, request: Request, body: GenerationRequest, kind:
     if events is not None:  # the stream's end, however the job ends (done, refused, cancelled, failed)
         ticket.future.add_done_callback(lambda _: loop.call_soon_threadsafe(events.put_nowait, DONE))
     ticket.future.add_done_callback(lambda f: record(server, ticket))
-    preview = chats[0][-1]["content"]
-    server.recent.add(env.id, endpoint=kind, user=body.user, stream=body.stream, thinking=describe(plan.thinking),
+    server.recent.add(rid, endpoint=endpoint, user=user, stream=stream, thinking=describe(plan.thinking),
                       max_tokens=plan.max_tokens, preview=preview[:80] + ("…" if len(preview) > 80 else ""))
     try:
         if events is None:
             outcome = await wait(ticket, request, None)
-            server.recent.update(env.id, **summary(server, outcome, ticket))
-            return JSONResponse(response(env, list(outcome.results), outcome.prompt_tokens, server.settings,
-                                         ticket.queue_seconds))
+            server.recent.update(rid, **summary(server, outcome, ticket))
+            return Submission(ticket, None), outcome
         await wait(ticket, request, started)  # a prompt over the limit is still a plain 400
     except ClientGone:
-        gone(server, env.id)
-        return Response(status_code=499)  # nobody reads it: the client closed the connection
+        gone(server, rid)
+        raise
     except PonderError as err:
-        server.recent.update(env.id, status="error", error=str(err))
-        param = ("messages" if kind == "chat" else "prompt") if isinstance(err, PromptTooLong) else None
-        raise ApiError(400, str(err), param, "invalid_prompt" if param else "invalid_request") from None
-    return StreamingResponse(stream(server, env, body, plan.choices, ticket, events),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+        server.recent.update(rid, status="error", error=str(err))
+        invalid = isinstance(err, InvalidPrompt)
+        raise ApiError(400, str(err), param if invalid else None,
+                       "invalid_prompt" if invalid else "invalid_request") from None
+    return Submission(ticket, events), None
+
+
+def preview_of(prompt) -> str:
+    """The live view's short text of a prompt: the last message, the text, or the token ids."""
+    if isinstance(prompt, str):
+        return prompt
+    if prompt and isinstance(prompt[-1], dict):
+        return str(prompt[-1].get("content") or "")
+    return " ".join(map(str, prompt))
 
 
 def mark_started(started: asyncio.Future, recent: Recent, rid: str, prompt_tokens: int) -> None:
@@ -110,6 +134,43 @@ async def disconnect(request: Request) -> None:
     """Returns when the client has gone (the body is already read, so only a disconnect can come)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+
+
+async def deltas(events: asyncio.Queue):
+    """The text deltas until the job ends, those of one choice and phase that piled up (a slow reader) joined."""
+    pending: deque = deque()
+    while True:
+        if not pending:
+            pending.append(await events.get())
+        while not events.empty():
+            pending.append(events.get_nowait())
+        event = pending.popleft()
+        if event is DONE:
+            return
+        index, phase, text = event
+        while pending and pending[0] is not DONE and pending[0][:2] == (index, phase):
+            text += pending.popleft()[2]
+        yield index, phase, text
+
+
+def sse(obj: dict, event: str | None = None) -> str:
+    """One server-sent event; named (Anthropic's streams) or not (OpenAI's)."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(obj, ensure_ascii=False)}\n\n"
+
+
+def summary(server: Server, outcome: Outcome, ticket: Ticket) -> dict:
+    """The live view's row for a finished request."""
+    details = ponder_details(list(outcome.results), outcome.prompt_tokens, server.settings, ticket.queue_seconds)
+    details.pop("choices")
+    finish = [r.finish_reason for r in outcome.results]
+    return {**details, "status": "done", "prompt_tokens": outcome.prompt_tokens,
+            "finish_reason": finish[0] if len(set(finish)) == 1 else ",".join(finish)}
+
+
+def gone(server: Server, rid: str) -> None:
+    server.metrics.client_gone()
+    server.recent.update(rid, status="cancelled")
 
 
 def record(server: Server, ticket: Ticket) -> None:

@@ -9,6 +9,9 @@ from ..errors import PonderError
 from ..usage import price
 
 
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # llama.cpp and SGLang's name; vLLM and OpenRouter's
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything ``create_app`` needs. Limits answer a request with a 4xx/429 instead of serving it."""
@@ -30,6 +33,7 @@ class ServerSettings:
     recent: int = 50  # requests kept for GET /v1/ponder/requests
     batch_size: int | None = None  # generations decoded together (None: what suits the model; 1: exact mode)
     threads: int | None = None  # CPU threads for the model (None: the physical cores)
+    reasoning_fields: tuple[str, ...] = REASONING_FIELDS  # the names the thinking is returned under
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -43,6 +47,8 @@ class ServerSettings:
             value = getattr(self, name)
             if value is not None and not value >= 0:  # also refuses NaN
                 raise PonderError(f"--{name.replace('_', '-')} must be >= 0 dollars per million tokens, got {value}")
+        if not self.reasoning_fields or not set(self.reasoning_fields) <= set(REASONING_FIELDS):
+            raise PonderError(f"--reasoning-field must be one or both of {', '.join(REASONING_FIELDS)}")
         if self.api_key == "":
             raise PonderError("--api-key must not be empty")
 

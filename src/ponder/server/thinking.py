@@ -1,8 +1,18 @@
-"""From a request's ``thinking`` object and ``reasoning_effort`` to ponder policies. Pure: no model needed.
+"""From a request's thinking controls to ponder policies. Pure: no model needed.
 
-The result is what ``ponder.generate(thinking=...)`` takes: ``None`` (the model thinks as it likes),
-``False`` (no thinking) or a list of policies. Bad combinations raise ``PonderError``, which the
-server answers with a 400 naming the ``thinking`` parameter.
+Every dialect's controls meet here, highest precedence first:
+
+1. ``thinking``: ponder's fields, Anthropic's ``type`` / ``budget_tokens`` / ``display``;
+2. ``reasoning``: OpenRouter's ``enabled`` / ``max_tokens`` / ``effort`` / ``exclude``;
+3. ``reasoning_effort`` (OpenAI) or ``output_config.effort`` (Anthropic);
+4. ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang);
+5. the route's default: the model thinks as it likes (OpenAI routes), no thinking (Anthropic's).
+
+Whether thinking happens is said by the highest level that says it; the minimum and the maximum
+are each taken from the highest level that gives one. ``{"type": "adaptive"}`` stands for the
+effort budgets (``high`` when no effort is given). The result is what
+``ponder.generate(thinking=...)`` takes: ``None`` (think freely), ``False`` (no thinking) or a
+list of policies. Bad combinations raise ``PonderError``, answered with a 400.
 """
 
 from __future__ import annotations
@@ -12,12 +22,12 @@ from dataclasses import dataclass
 from ..errors import PonderError
 from ..options import thinking_from_options
 from ..policies import Budget, EntropyPause, Filler, Pause, Policy
-from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ThinkingOptions
+from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ReasoningOptions, ThinkingOptions
 
 
 @dataclass(frozen=True)
 class Effort:
-    """The thinking budget a ``reasoning_effort`` level stands for (None: no thinking at all)."""
+    """The thinking budget an effort level stands for (None: no thinking at all)."""
 
     min_tokens: int
     max_tokens: int | None
@@ -32,21 +42,54 @@ EFFORTS: dict[str, Effort | None] = {
     "xhigh": Effort(512, 2048),
     "max": Effort(1024, 3072),
 }
+ADAPTIVE_EFFORT = "high"  # Anthropic's default effort
+REASONING_EFFORT = "medium"  # OpenRouter's, for a reasoning object that names neither effort nor maximum
+SHAPING = ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up", "prefix", "filler",
+           "entropy_pause")
 
 Thinking = list[Policy] | bool | None
 
 
-def resolve_thinking(options: ThinkingOptions | None, effort: str | None = None) -> Thinking:
-    """The policies a request asks for. Explicit ``thinking`` fields win over ``reasoning_effort``.
+@dataclass(frozen=True)
+class ThinkingAsk:
+    """Every thinking control a request gave, from whichever dialect."""
 
-    The fields become ponder's flat options, mapped to policies as on every other surface.
-    """
-    options = options or ThinkingOptions()
-    if effort is not None and effort not in EFFORTS:
-        raise PonderError(f"unknown reasoning_effort {effort!r}: choose one of {', '.join(EFFORTS)}")
-    flat, names = flat_options(options, effort)
+    thinking: ThinkingOptions | None = None
+    reasoning: ReasoningOptions | None = None
+    effort: str | None = None  # reasoning_effort, or output_config.effort
+    enable_thinking: bool | None = None  # chat_template_kwargs.enable_thinking
+    default_on: bool = True  # what nothing said means: think freely (OpenAI) or not at all (Anthropic)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    thinking: Thinking
+    exclude: bool = False  # think, but do not return the thinking
+
+    @property
+    def on(self) -> bool:
+        return self.thinking is not False
+
+
+def resolve_thinking(options: ThinkingOptions | None, effort: str | None = None) -> Thinking:
+    """The policies for a ``thinking`` object and a ``reasoning_effort`` alone."""
+    return resolve(ThinkingAsk(thinking=options, effort=effort)).thinking
+
+
+def resolve(ask: ThinkingAsk) -> Resolved:
+    """The policies and the display a request asks for; its fields become ponder's flat options, mapped to
+    policies as on every other surface."""
+    options, reasoning = ask.thinking or ThinkingOptions(), ask.reasoning
+    if ask.effort is not None and ask.effort not in EFFORTS:
+        raise PonderError(f"unknown reasoning_effort {ask.effort!r}: choose one of {', '.join(EFFORTS)}")
+    if reasoning is not None and reasoning.effort is not None and reasoning.max_tokens is not None:
+        raise PonderError("give reasoning.effort or reasoning.max_tokens, not both")
+    exclude = bool(reasoning and reasoning.exclude) or options.display == "omitted"
+    on = switched_on(ask, options)
+    flat, names = flat_options(options, reasoning, effort_for(ask, options) if on else None)
+    flat["no_think"], names["no_think"] = not on, turned_off_by(ask, options)
     policies = thinking_from_options(flat, lambda option: names.get(option, f"thinking.{option}"))
-    return None if policies == [] else policies  # None: nothing asked, the model thinks as it likes
+    return Resolved(None if policies == [] else policies, exclude)  # None: the model thinks as it likes
 
 
 # the thinking object's fields that set a flat option to their own value
@@ -54,41 +97,80 @@ DIRECT = {"min_tokens": "min_think", "max_tokens": "max_think", "wait": "wait", 
           "wrap_up": "wrap_up", "prefix": "prefix"}
 
 
-def flat_options(options: ThinkingOptions, effort: str | None) -> tuple[dict, dict[str, str]]:
-    """The thinking object as flat options, and the request's name for each (to name it in a refusal)."""
+def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None,
+                 effort: Effort | None) -> tuple[dict, dict[str, str]]:
+    """The request's fields as flat options, and the request's name for each (to name it in a refusal)."""
     flat = {option: getattr(options, field) for field, option in DIRECT.items()}
     names = {option: f"thinking.{field}" for field, option in DIRECT.items()}
-    on = enabled(options, effort)
-    flat["no_think"], names["no_think"] = not on, turned_off_by(options, effort)
     if options.budget_tokens is not None:
         if options.max_tokens is not None:
             raise PonderError("give thinking.max_tokens or thinking.budget_tokens, not both")
         flat["max_think"], names["max_think"] = options.budget_tokens, "thinking.budget_tokens"
-    level = EFFORTS.get(effort) if effort and on else None
-    if level is not None:
-        flat["min_think"] = level.min_tokens if flat["min_think"] is None else flat["min_think"]
-        flat["max_think"] = level.max_tokens if flat["max_think"] is None else flat["max_think"]
+    if flat["max_think"] is None and reasoning is not None and reasoning.max_tokens is not None:
+        flat["max_think"], names["max_think"] = reasoning.max_tokens, "reasoning.max_tokens"
+    if effort is not None:
+        flat["min_think"] = effort.min_tokens if flat["min_think"] is None else flat["min_think"]
+        flat["max_think"] = effort.max_tokens if flat["max_think"] is None else flat["max_think"]
     flat.update(filler_options(options.filler), **pause_options(options.pause),
                 **entropy_options(options.entropy_pause))
     return flat, names
 
 
-def turned_off_by(options: ThinkingOptions, effort: str | None) -> str:
+def turned_off_by(ask: ThinkingAsk, options: ThinkingOptions) -> str:
+    """The field that turned thinking off, as the request wrote it."""
+    reasoning = ask.reasoning
     if options.enabled is False:
         return "thinking.enabled: false"
     if options.type == "disabled":
         return 'thinking.type: "disabled"'
-    return f"reasoning_effort: {effort!r}"
+    if reasoning is not None and reasoning_switch(reasoning) is False:
+        return "reasoning.enabled: false" if reasoning.enabled is False else 'reasoning.effort: "none"'
+    if ask.effort == "none":
+        return 'reasoning_effort: "none"'
+    if ask.enable_thinking is False:
+        return "chat_template_kwargs.enable_thinking: false"
+    return "no thinking asked on this route"
 
 
-def enabled(options: ThinkingOptions, effort: str | None) -> bool:
-    """``enabled: false``, Anthropic's ``type: "disabled"`` or ``reasoning_effort: "none"`` turn thinking off."""
-    said = [v for v in (options.enabled, None if options.type is None else options.type == "enabled") if v is not None]
+def switched_on(ask: ThinkingAsk, options: ThinkingOptions) -> bool:
+    """Whether thinking happens: the highest level with a say decides; any budget or shaping asks for it."""
+    said = [v for v in (options.enabled, None if options.type is None else options.type != "disabled")
+            if v is not None]
     if len(set(said)) > 1:
-        raise PonderError('thinking.enabled and thinking.type disagree: give one of them')
-    if said:
-        return said[0]
-    return effort != "none"
+        raise PonderError("thinking.enabled and thinking.type disagree: give one of them")
+    reasoning = ask.reasoning
+    levels = [
+        said[0] if said else None,
+        None if reasoning is None else reasoning_switch(reasoning),
+        None if ask.effort is None else ask.effort != "none",
+        ask.enable_thinking,
+    ]
+    decided = next((v for v in levels if v is not None), None)
+    if decided is not None:
+        return decided
+    shaped = any(getattr(options, name) is not None for name in SHAPING)
+    return ask.default_on or shaped
+
+
+def reasoning_switch(reasoning: ReasoningOptions) -> bool | None:
+    if reasoning.enabled is not None:
+        return reasoning.enabled
+    if reasoning.effort is not None:
+        return reasoning.effort != "none"
+    return True  # a reasoning object asks for reasoning (OpenRouter)
+
+
+def effort_for(ask: ThinkingAsk, options: ThinkingOptions) -> Effort | None:
+    """The effort budget behind the explicit numbers: OpenRouter's effort, then OpenAI's or Anthropic's, then
+    the defaults of an adaptive thinking (Anthropic's) and of a bare reasoning object (OpenRouter's)."""
+    reasoning = ask.reasoning
+    named = (reasoning.effort if reasoning is not None else None, ask.effort)
+    name = next((n for n in named if n not in (None, "none")), None)
+    if name is None and options.type == "adaptive":
+        name = ADAPTIVE_EFFORT
+    if name is None and reasoning is not None and reasoning.max_tokens is None and reasoning_switch(reasoning):
+        name = REASONING_EFFORT
+    return EFFORTS[name] if name else None
 
 
 def filler_options(value: int | FillerOptions | None) -> dict:

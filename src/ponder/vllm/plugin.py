@@ -12,7 +12,8 @@ The thinking must end at one token: a native ``</think>``, or for models
 without it s1's format, where the prompt opens ``<|im_start|>think`` and the
 thinking ends at the special token ``<|im_start|>``. ``think_format`` picks one
 (default: ``think`` where ``</think>`` is one token, else ``s1``). The prompt
-must end with the opened thinking.
+must end with the opened thinking; one whose template closed the thought
+(Qwen3's with ``enable_thinking`` off) is all answer, and left alone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from ..errors import PonderError
 from ..formats import FORMATS
 from .extra_args import request_thinking
-from .steer import MarkerVocab, Steer, Step
+from .steer import MarkerVocab, Steer, Step, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
 
@@ -80,8 +81,8 @@ class PonderLogitsProcessor(LogitsProcessor):
         if batch_update is not None:
             for index in batch_update.removed:
                 self.steers.pop(index, None)
-            for index, params, _prompt, output in batch_update.added:
-                steer = self._new_steer(params)
+            for index, params, prompt, output in batch_update.added:
+                steer = self._new_steer(params, prompt)
                 if steer is None:
                     self.steers.pop(index, None)
                 else:
@@ -95,7 +96,7 @@ class PonderLogitsProcessor(LogitsProcessor):
         for steer, output in self.steers.values():
             steer.sync(output)
 
-    def _new_steer(self, params: SamplingParams) -> Steer | None:
+    def _new_steer(self, params: SamplingParams, prompt=None) -> Steer | None:
         policy, fmt = request_thinking(params.extra_args)
         if policy is None or self.default_format is None:
             return None
@@ -106,7 +107,10 @@ class PonderLogitsProcessor(LogitsProcessor):
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
-        return Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
+        steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
+        if closes_thinking(prompt, vocab.end_id, self.tokenizer.decode):
+            steer.trace.close_thinking(0, forced=False)  # the template closed the thought: all answer
+        return steer
 
     # each step
 

@@ -181,6 +181,20 @@ class Steer:
         return UNSHAPED
 
 
+def closes_thinking(prompt: Sequence[int] | None, end_id: int, decode: Callable[[Sequence[int]], str],
+                    window: int = 4) -> bool:
+    """Whether a prompt ends with a closed thought, its end marker followed by whitespace at most.
+
+    Qwen3's template without thinking (``enable_thinking: false``) closes an empty thought: the
+    request is then all answer, and budgets on the thinking have nothing to act on.
+    """
+    tail = list(prompt or ())[-window:]
+    if end_id not in tail:
+        return False
+    after = tail[len(tail) - tail[::-1].index(end_id):]
+    return decode(after).strip() == ""
+
+
 class NumpyRow:
     """A ``Row`` over a numpy array of logits (tests, and engines that hand out numpy)."""
 
