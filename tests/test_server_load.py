@@ -10,7 +10,7 @@ import openai
 import pytest
 
 pytest.register_assert_rewrite("serving")
-from serving import QUESTION, chat, get, metric, reasoning_of  # noqa: E402
+from serving import QUESTION, chat, get, metric, reasoning_of, start, stop  # noqa: E402
 
 pytest_plugins = ["serving"]
 
@@ -53,7 +53,16 @@ def test_32_concurrent_streams_all_complete_within_budget_in_fifo_order(up):
     assert all(b >= a - 0.05 for a, b in zip(starts, starts[1:])), "served first come, first served"
 
 
-def test_disconnected_clients_stop_their_generation_and_free_their_place(up):
+@pytest.fixture(scope="module")
+def single():
+    """A server that runs one generation at a time, so a second request waits in the queue."""
+    served = start("--batch-size", "1")
+    yield served
+    stop(served)
+
+
+def test_disconnected_clients_stop_their_generation_and_free_their_place(single):
+    up = single
     before = get(up.url + "/metrics")[1]
     client = up.client()
     long = dict(model="x", messages=[{"role": "user", "content": QUESTION}], max_tokens=1024,
