@@ -89,7 +89,7 @@ def check(folder: Path, budgets, full: int, columns: int) -> None:
         return sum(r["correct"] for r in group) / len(group), sum(r["correct"] for r in group), len(group)
 
     free = [r for r in rows if r["setting"] == f"cap@{budgets[-1]}"]
-    guess_only = sum(bool(re.fullmatch(r"\d+\n?", r["thinking"])) and r["waits"] == 0 for r in free)
+    guess_only = sum(bool(re.fullmatch(r">\d+\n?", r["thinking"])) and r["waits"] == 0 for r in free)
     natural, correct, n = accuracy(f"cap@{budgets[-1]}")
     low, high = wilson(correct, n)
     results = [(f"no intervention: thinking ends after the guess for {guess_only}/{n} (>= 95 %)",

@@ -10,7 +10,7 @@ import pytest
 from ponder.lab.tasks import get_task
 from ponder.lab.train.problems import Addition, Multiplication, VectorThreeSum, draw, held_out
 from ponder.lab.train.trainer import TrainConfig, pool_rows
-from ponder.lab.train.traces import END, EOS, answer_line, completion, full_check, text_of
+from ponder.lab.train.traces import END, EOS, answer_line, completion, full_check, rechecked, text_of
 from ponder.lab.train.vocab import TOKENS
 
 
@@ -56,13 +56,18 @@ def test_recheck_traces_fix_one_column_per_wait_and_answer_with_the_last_line(ta
         right = answer_line(problem)
         wrong += bool(lines) and lines[0] != right[: len(lines[0])]
         said = re.fullmatch(rf"\nFinal Answer: (\d+){EOS}", answer).group(1)
-        if (END, False) in segments:  # cut where a forced wrap-up cuts: the last ended line, or the guess
+        if (END, False) in segments:  # cut where a forced wrap-up cuts: the line it was writing or had earned
             cut += 1
-            ended = [line[1:] for line in thinking.split("\n")[:-1] if line.startswith(">")]
-            if ended:
-                assert said == ended[-1]
-            else:  # cut inside the guess: the guess it was writing
+            ended = thinking.count("\n")
+            if ended == 0:  # cut inside the guess (or before it): the guess it was writing
                 assert (">" + said).startswith(thinking)
+                continue
+            whole = text_of(rechecked(problem, lines[0], 99)[0]).split("\n")  # the thinking, had it gone on
+            last = whole[ended - 1]
+            if last.startswith(">") or last == "Wait":  # an answer line was the last thing ended: that line
+                assert said == [line for line in whole[:ended] if line.startswith(">")][-1][1:]
+            else:  # a check (or an "ok") was: the line it earns, whole
+                assert said == whole[ended][1:]
             continue
         assert (END, True) in segments and said == lines[-1]
         checks = thinking.count("Wait")
@@ -71,7 +76,7 @@ def test_recheck_traces_fix_one_column_per_wait_and_answer_with_the_last_line(ta
             assert line[len(line) - k:] == right[len(right) - k:]
         if checks >= columns:
             assert lines[-1] == right and thinking.count("ok\n") == checks - columns
-    assert 150 < wrong < 250 and 70 < cut < 130
+    assert 150 < wrong < 250 and 110 < cut < 210
 
 
 def test_a_full_check_is_the_guess_and_every_column():

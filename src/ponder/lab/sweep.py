@@ -21,16 +21,16 @@ from .methods import METHODS
 from .tasks import Item, extract, get_task, grade
 
 ANSWER_ALLOWANCE = 96  # tokens for the marker, the lead and a short answer after the thinking
-WAITS = tuple(range(8))
+WAITS = tuple(range(7))  # ponder-tiny's columns (3) and three waits past them
 
 
 @dataclass(frozen=True)
 class SweepConfig:
     """What a sweep runs. Two runs into one folder must have equal configs."""
 
-    task: str = "tiny-addition"
+    task: str = "tiny-multiplication"
     policies: tuple[str, ...] = ("cap", "budget", "waits", "no_thinking")
-    budgets: tuple[int, ...] = (0, 8, 16, 24, 32, 48, 64)
+    budgets: tuple[int, ...] = (0, 8, 16, 24, 32, 48, 64, 80)  # ponder-tiny checks every column in 63-66
     waits: tuple[int, ...] = WAITS  # the numbers of forced waits the waits method sweeps
     n: int = 60
     samples: int = 1

@@ -77,7 +77,7 @@ class Addition:
 class Multiplication:
     """a (``digits`` digits) times a one-digit b; steps digit by digit with carries."""
 
-    digits: int = 2
+    digits: int = 3
 
     def sample(self, r: random.Random) -> Problem:
         a, b = number(r, self.digits), r.randint(2, 9)

@@ -25,7 +25,7 @@ Segment = tuple[str, bool]  # (text, whether the model learns to write it)
 # recheck traces: how often the guess drops the carry out of the units column (when there is one), how often
 # it has a random slip besides, how often a trace is cut mid-thought (and of those, before any thinking), how
 # many "ok" re-checks follow the columns (and how often more, up to LONG)
-SLIP, NOISE, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.7, 0.3, 0.3, 0.15, 3, 8, 0.1
+SLIP, NOISE, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.7, 0.3, 0.4, 0.15, 3, 8, 0.1
 MARK = ">"  # opens every answer line and nothing else, so a cut line is never taken for one
 
 
@@ -85,9 +85,9 @@ def recheck(problem: Problem, r: random.Random) -> list[Segment]:
     each "Wait" (not learned, so the model never writes one: every re-check is
     forced) is followed by the check of the next column from the right and the
     answer line with that column fixed; once every column is checked a "Wait"
-    gets "ok". The model learns to stop after each line. A quarter of the traces
+    gets "ok". The model learns to stop after each line. A share of the traces
     are cut at a random point, as a forced wrap-up cuts them, and answer with the
-    last complete answer line.
+    line the thinking was writing or had earned (see ``cut``).
     """
     totals = column_totals(problem)
     right = answer_line(problem)
@@ -157,9 +157,11 @@ def drop(digits: list[str], column: int, amount: int) -> None:
 
 
 def cut(segments: list[Segment], at: int, guess: str) -> tuple[list[Segment], str]:
-    """The segments up to character ``at``, and the last answer line ended by then (else the guess).
+    """The segments up to character ``at``, and the answer a wrap-up there gives.
 
-    A line is ended once its newline is written: an easy mark for a tiny model to read.
+    That is the answer line the thinking was writing, or had earned by a completed check (the line
+    that follows it), else the last answer line, else the guess: a wrap-up mid-line completes the
+    line as the thinking would have, so the answer never mixes a partial line with an older one.
     """
     kept, used = [], 0
     for text, learned in segments:
@@ -167,6 +169,9 @@ def cut(segments: list[Segment], at: int, guess: str) -> tuple[list[Segment], st
             break
         kept.append((text[: at - used], learned))
         used += len(kept[-1][0])
-    ended = text_of(kept).split("\n")[:-1]
-    answers = [s[len(MARK):] for s in ended if s.startswith(MARK)]
+    lines = text_of(segments).split("\n")
+    ended = text_of(kept).count("\n")  # lines written whole
+    if ended and not lines[ended - 1].startswith(MARK) and lines[ended - 1] != "Wait":  # a check or an "ok"
+        return kept, lines[ended][len(MARK):]
+    answers = [line[len(MARK):] for line in lines[:ended] if line.startswith(MARK)]
     return kept, answers[-1] if answers else guess
