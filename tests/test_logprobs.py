@@ -50,7 +50,8 @@ def test_every_token_carries_the_models_log_probability(job, seed, native, top):
 def test_batched_rows_score_as_alone(jobs, seed, batch_size):
     model = SyntheticBackend(seed=seed)
     scored = [dict(job, logprobs=2, prompt_logprobs=bool(i % 2)) for i, job in enumerate(jobs)]
-    for index, result in ponder.generate_many(scored, model=model, batch_size=batch_size):
+    together = dict(ponder.generate_many(scored, model=model, batch_size=batch_size))  # the model is free after
+    for index, result in together.items():
         check_records(model, result, 2)
         alone = ponder.generate(model=model, **scored[index])
         assert [r.logprob for r in alone.logprobs] == pytest.approx([r.logprob for r in result.logprobs])
