@@ -14,7 +14,7 @@ training mix, with the same model size, steps and seed:
 The chain-of-thought accuracy of each mixed model is the gate: below 90 % nothing else is informative.
 Success: the filler arm's lower 95 % Wilson bound above the upper bounds of both direct arms.
 
-Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 1800] [--n 400] [--out runs/dot-by-dot]``.
+Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 1200] [--n 400] [--out runs/dot-by-dot]``.
 Trains each arm (a finished run is reused, an interrupted one resumes), evaluates on held-out items,
 prints the table and writes ``accuracy.png``.
 """
@@ -111,7 +111,7 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/dot-by-dot")
