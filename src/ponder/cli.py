@@ -36,6 +36,12 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy-phase", default="thinking", choices=["thinking", "answer", "both"],
                    help="where the entropy pause acts (default: thinking)")
     g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
+    g.add_argument("--adaptive", action="store_true",
+                   help="probe the answer as the model thinks and stop once it settles (--max-think: the cap)")
+    g.add_argument("--adaptive-every", type=int, metavar="K", help="thinking tokens between probes (default: 32)")
+    g.add_argument("--adaptive-agree", type=int, metavar="M", help="stop when M probes in a row agree (default: 2)")
+    g.add_argument("--adaptive-probe-tokens", type=int, metavar="P",
+                   help="answer tokens a probe may write (default: 16)")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
