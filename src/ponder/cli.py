@@ -91,10 +91,11 @@ class Printer:
 
     def finish(self, result) -> None:
         u = result.usage
+        probes = f" · probes {len(result.probes)} ({u.probe_tokens} tokens, cut back out)" if result.probes else ""
         self.out.write(self.reset + "\n\n")
         self.out.write(
             f"{self.dim}thinking {u.thinking_tokens} tokens ({u.thinking_injected} injected, waits {result.waits})"
-            f" · answer {u.answer_tokens} · prompt {u.prompt_tokens}"
+            f"{probes} · answer {u.answer_tokens} · prompt {u.prompt_tokens}"
             f" · {u.completion_tokens} tokens in {result.decode_seconds:.2f} s ({result.tokens_per_second:.0f} tok/s)"
             f" · capped: {'yes' if result.capped else 'no'} · finish: {result.finish_reason}{self.reset}\n"
         )
