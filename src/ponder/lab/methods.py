@@ -9,13 +9,13 @@ from ..policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Prefi
 
 UNBOUNDED = 1 << 30
 WAIT_ROOM = 128  # thinking tokens allowed before each forced wait, for a method that sets no cap
-PROBES_PER_BUDGET = 8  # adaptive thinking probes about this many times before its cap
+PROBES_PER_BUDGET = 4  # adaptive thinking probes about this many times before its cap (and where the model ends)
 PROBE_TOKENS = 10  # answer tokens a sweep's probe may write: the tasks' answers are short
 
 
 def adaptive(budget: int) -> Adaptive:
-    """Adaptive thinking capped at the budget, probing every budget/8 thinking tokens (at least every 4)."""
-    return Adaptive(every=max(4, budget // PROBES_PER_BUDGET), agree=2, probe_tokens=PROBE_TOKENS, max_tokens=budget)
+    """Adaptive thinking capped at the budget, probing every budget/4 thinking tokens (at most every 8)."""
+    return Adaptive(every=max(8, budget // PROBES_PER_BUDGET), agree=2, probe_tokens=PROBE_TOKENS, max_tokens=budget)
 
 
 @dataclass(frozen=True)
