@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ponder
-from ponder import Adaptive, Budget, PonderError
+from ponder import Adaptive, Budget, EntropyPause, Filler, Pause, PonderError, Prefix
 from ponder.api import prepare
 from ponder.formats import get_format
 from ponder.markers import ModelVocab
 from ponder.policies import Continue, Force, Part, Probe, ProbeAnswer, View
 from ponder.policies.base import LIMITING, PolicyBase, force
+from ponder.policies.adaptive import settled
 from ponder.probing import run_probe
 from synthetic import EOS, SyntheticBackend
 
@@ -50,14 +51,18 @@ def without_probes(adaptive: Adaptive, result) -> Budget:
 
 @dataclass(frozen=True)
 class StopsWhereItStopped(PolicyBase):
-    """The adaptive policy's own decisions, with no probe run: at the step where the adaptive run stopped its
-    probes read as settled, everywhere else as just asked and unsettled. A step is known by its injections so
+    """The adaptive policy's own decisions, with no probe run: at the step where the adaptive run's probes
+    settled they read as settled, everywhere else as just asked and unsettled. A step is known by its injections so
     far, its thinking count and whether the model is ending, which no two steps of a generation share."""
 
     adaptive: Adaptive
-    stop: tuple[int, int, bool]
+    stop: tuple[int, int, bool] | None
 
     stage: ClassVar[int] = LIMITING
+
+    @property
+    def max_tokens(self) -> int | None:  # the chain's cap, as the adaptive policy gives it
+        return self.adaptive.max_tokens
 
     def step(self, view, proposed):
         here = (len(view.injections), view.thinking_tokens, view.ending is not None) == self.stop
@@ -65,11 +70,22 @@ class StopsWhereItStopped(PolicyBase):
         return self.adaptive.step(replace(view, probes=answers), proposed)
 
 
-def stop_of(result) -> tuple[int, int, bool]:
-    """The step where the thinking ended: the wrap-up's injection (or all of them), the count, an ending or not."""
-    reasons = [i["reason"] for i in result.injections]
-    return (reasons.index("end") if "end" in reasons else len(reasons), result.usage.thinking_tokens,
-            not result.capped)
+def stop_of(result, agree: int) -> tuple[int, int, bool] | None:
+    """The step where the probes settled: the injections before it, the thinking count then, an ending or not
+    (None: they never settled, and the thinking ended at the cap or the overall limit, with no probe's say).
+
+    The action that ended the thinking is the wrap-up's injections (with the model's kept text and a filler
+    slipped in before the end marker, which count as thinking but came after the decision)."""
+    if not settled(result.probes, agree):
+        return None
+    phases = result.token_phases
+    end = phases.index("end") if "end" in phases else len(phases)
+    before = [i for i in result.injections if i["start"] < end]
+    edge, after_decision = end, 0
+    while before and before[-1]["reason"] in ("kept", "filler") and before[-1]["start"] + before[-1]["length"] == edge:
+        edge, after_decision = before[-1]["start"], after_decision + before[-1]["length"]
+        before.pop()
+    return len(before), result.usage.thinking_tokens - after_decision, not result.capped
 
 
 def assert_same_tokens(probed, plain):
@@ -81,12 +97,20 @@ def assert_same_tokens(probed, plain):
     assert plain.usage.probe_tokens == 0 and not plain.probes
 
 
+# policies that never end the thinking themselves, so where it ends is the adaptive policy's decision
+others = st.lists(st.sampled_from([Prefix("Ok, so"), Pause(2, every=5), EntropyPause(threshold=3.5)]), max_size=2,
+                  unique=True)
+
+
 @PROPS
-@given(adaptive=adaptives(), model=models, limit=st.integers(20, 160))
-def test_probes_never_change_the_tokens_that_follow_them(adaptive, model, limit):
-    probed = run(model, adaptive, limit)
+@given(adaptive=adaptives(), model=models, limit=st.integers(60, 160), with_=others)
+def test_probes_never_change_the_tokens_that_follow_them(adaptive, model, limit, with_):
+    """(The overall limit leaves room for the wrap-up: one it cut short would not say which step decided.)"""
+    probed = run(model, [adaptive, *with_], limit)
     again = SyntheticBackend(model.seed, model.bias, model.native)
-    assert_same_tokens(probed, run(again, StopsWhereItStopped(adaptive, stop_of(probed)), limit))
+    replayed = StopsWhereItStopped(adaptive, stop_of(probed, adaptive.agree))
+    assert_same_tokens(probed, run(again, [replayed, *with_], limit))
+    assert probed.usage.thinking_tokens <= adaptive.max_tokens
     assert probed.usage.probe_tokens == sum(p.tokens for p in probed.probes)
     assert probed.usage.spent_tokens == probed.usage.completion_tokens + probed.usage.probe_tokens
     assert all(adaptive.min_tokens <= p.at <= probed.usage.thinking_tokens for p in probed.probes)
@@ -99,6 +123,17 @@ def test_with_native_markers_the_trace_is_a_budgets_that_ends_at_the_same_count(
     if "end" in probed.token_phases:  # the thinking ended before the overall limit
         assert_same_tokens(probed, run(SyntheticBackend(seed, bias, native=True), without_probes(adaptive, probed),
                                        limit))
+
+
+@PROPS
+@given(adaptive=adaptives(), model=models)
+def test_a_filler_still_goes_just_before_the_end_of_an_adaptive_thinking(adaptive, model):
+    result = run(model, [adaptive, Filler(3, where="before_end")])
+    assert result.usage.thinking_tokens <= adaptive.max_tokens
+    fillers = [i for i in result.injections if i["reason"] == "filler"]
+    assert len(fillers) <= 1  # cut to nothing when the cap leaves no room
+    if fillers:
+        assert result.token_phases[fillers[0]["start"] + fillers[0]["length"]] == "end"
 
 
 def greedy_answer(model, context, limit):

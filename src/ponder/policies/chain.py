@@ -7,7 +7,7 @@ from typing import ClassVar, Iterable
 
 from ..errors import PonderError
 from .adaptive import Adaptive
-from .base import CLOSING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
+from .base import CLOSING, LIMITING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
 from .budget import Budget, wrap_up
 from .shaping import Filler, Prefix
 
@@ -43,9 +43,9 @@ class Chain:
 
     @property
     def cap(self) -> int | None:
-        """The most thinking tokens any of the policies allows (None: no cap)."""
-        caps = [p.max_tokens for p in self.policies if isinstance(p, (Budget, Adaptive)) and p.max_tokens is not None]
-        return min(caps, default=None)
+        """The most thinking tokens any of the policies allows (None: no cap): the limiting stage's maxima."""
+        caps = [getattr(p, "max_tokens", None) for p in self.policies if p.stage == LIMITING]
+        return min((cap for cap in caps if cap is not None), default=None)
 
     @property
     def wants_stats(self) -> bool:
