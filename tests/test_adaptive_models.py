@@ -1,4 +1,5 @@
-"""Adaptive thinking on ponder-tiny: the command line, a sweep, calibration and the server, end to end."""
+"""Adaptive thinking on real models: ponder-tiny through the command line, a sweep, calibration and the server,
+end to end; SmolLM2's text markers on llama.cpp."""
 
 from __future__ import annotations
 
@@ -31,6 +32,21 @@ def test_probes_leave_the_tiny_models_tokens_as_a_budget_stopping_there_gives_th
         assert probed.probes and probed.usage.probe_tokens == sum(p.tokens for p in probed.probes)
         lead = len(tiny.tokenize("\nFinal Answer:"))
         assert all(lead <= p.tokens <= lead + 8 and p.text.isdigit() for p in probed.probes if p.tokens > lead)
+
+
+def test_probes_leave_no_trace_on_llama_cpp_alone_or_batched(llama):
+    from test_adaptive import StopsWhereItStopped, stop_of
+
+    adaptive = Adaptive(every=12, agree=2, probe_tokens=6, max_tokens=60)
+    questions = ["What is 12 + 30?", "What is 7 times 6?", "Name a color."]
+    requests = [dict(prompt=q, thinking=adaptive, max_tokens=100) for q in questions]
+    alone = dict(ponder.generate_many(requests, model=llama, batch_size=1))
+    together = dict(ponder.generate_many(requests, model=llama, batch_size=3))
+    for index, question in enumerate(questions):
+        probed = alone[index]
+        assert probed.probes and together[index].token_ids == probed.token_ids
+        replayed = StopsWhereItStopped(adaptive, stop_of(probed, adaptive.agree))
+        assert ponder.generate(question, model=llama, thinking=replayed, max_tokens=100).token_ids == probed.token_ids
 
 
 def test_generate_adaptive_on_the_command_line(capsys):
