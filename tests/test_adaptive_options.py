@@ -84,6 +84,7 @@ def test_a_calibrated_table_decides_what_each_effort_stands_for(tmp_path):
     assert asked(effort="low", thinking=ThinkingOptions(max_tokens=5)) == [Budget(max_tokens=5)]  # the request wins
     assert asked(effort="medium", thinking=ThinkingOptions(type="adaptive")) == [Adaptive(max_tokens=32)]
     assert asked(thinking=ThinkingOptions(type="adaptive")) == [Adaptive(every=6, max_tokens=48)]  # high: the default
+    assert asked(effort="high", thinking=ThinkingOptions(adaptive=False)) == [Budget(max_tokens=48)]
     assert table["low"].describe()["accuracy"] == 0.55 and table["low"].describe()["options"] == {"max_think": 16}
 
 

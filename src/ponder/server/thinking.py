@@ -107,7 +107,7 @@ def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None, e
                 **entropy_options(options.entropy_pause), **adaptive_options(options.adaptive, adaptive_on))
     names.update({f"adaptive_{key}": f"thinking.adaptive.{key}" for key in ("every", "agree", "probe_tokens")})
     if effort is not None:  # the effort fills in what the request's own fields leave out
-        for option, value in effort_options(effort, adaptive_on).items():
+        for option, value in effort_options(effort, adaptive_on, refused=options.adaptive is False).items():
             if flat.get(option) is None:
                 flat[option] = value
     return flat, names
@@ -126,9 +126,12 @@ def adaptive_options(value: bool | AdaptiveOptions | None, on: bool) -> dict:
             "adaptive_probe_tokens": given.probe_tokens}
 
 
-def effort_options(effort: Effort, adaptive_on: bool) -> dict:
-    """An effort level as flat options; for adaptive thinking only its cap (and its own adaptive settings)."""
+def effort_options(effort: Effort, adaptive_on: bool, refused: bool = False) -> dict:
+    """An effort level as flat options; for adaptive thinking only its cap (and its own adaptive settings);
+    with adaptive thinking ``refused`` (``thinking.adaptive: false``), a calibrated level's cap without it."""
     flat = effort.flat()
+    if refused:
+        return {k: v for k, v in flat.items() if not k.startswith("adaptive")}
     if not adaptive_on:
         return flat
     return {k: v for k, v in flat.items() if k == "max_think" or k.startswith("adaptive")}
