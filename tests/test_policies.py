@@ -229,7 +229,7 @@ def test_bad_settings_say_what_to_do():
         Budget(min_tokens=-1)
     with pytest.raises(PonderError, match="wait must be one or more non-empty strings"):
         Budget(wait=("",))
-    with pytest.raises(PonderError, match="choose one of budget"):
+    with pytest.raises(PonderError, match="choose one of adaptive, budget"):
         make_policy("think-harder")
     with pytest.raises(PonderError, match="has no option colour"):
         make_policy("budget", colour="red")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, PonderError, Prefix
+from ponder import Adaptive, Budget, EntropyPause, Filler, NoThinking, Pause, PonderError, Prefix
 from ponder.server.schemas import ChatRequest, ReasoningOptions, ThinkingOptions
 from ponder.server.thinking import EFFORTS, ThinkingAsk, describe, resolve_thinking
 from ponder.server.thinking import resolve as resolve_ask
@@ -172,10 +172,15 @@ def budget(min_tokens=0, max_tokens=None):
     (dict(thinking={"enabled": True}, reasoning={"enabled": False}), None),
     (dict(reasoning={"enabled": True}, effort="none"), budget(0, 256)),
     (dict(reasoning={"enabled": False}, effort="high"), False),
-    # Anthropic's adaptive thinking stands for the effort budgets (high when no effort is given)
-    (dict(thinking={"type": "adaptive"}), budget(256, 1024)),
-    (dict(thinking={"type": "adaptive"}, effort="low"), budget(0, 64)),
-    (dict(thinking={"type": "adaptive", "max_tokens": 300}, effort="medium"), budget(0, 300)),
+    # Anthropic's adaptive thinking is the Adaptive policy, capped by the effort's maximum (high when none given)
+    (dict(thinking={"type": "adaptive"}), [Adaptive(max_tokens=1024)]),
+    (dict(thinking={"type": "adaptive"}, effort="low"), [Adaptive(max_tokens=64)]),
+    (dict(thinking={"type": "adaptive", "max_tokens": 300}, effort="medium"), [Adaptive(max_tokens=300)]),
+    (dict(thinking={"adaptive": {"every": 8, "agree": 3}, "min_tokens": 4}, effort="xhigh"),
+     [Adaptive(every=8, agree=3, min_tokens=4, max_tokens=2048)]),
+    (dict(thinking={"adaptive": True, "budget_tokens": 50}), [Adaptive(max_tokens=50)]),
+    (dict(default_on=False, thinking={"adaptive": True}), [Adaptive(max_tokens=1024)]),
+    (dict(thinking={"adaptive": False}), None),
     # chat_template_kwargs.enable_thinking is the lowest level with a say
     (dict(enable_thinking=False), False),
     (dict(enable_thinking=False, effort="low"), budget(0, 64)),

@@ -36,6 +36,12 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy-phase", default="thinking", choices=["thinking", "answer", "both"],
                    help="where the entropy pause acts (default: thinking)")
     g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
+    g.add_argument("--adaptive", action="store_true",
+                   help="probe the answer as the model thinks and stop once it settles (--max-think: the cap)")
+    g.add_argument("--adaptive-every", type=int, metavar="K", help="thinking tokens between probes (default: 32)")
+    g.add_argument("--adaptive-agree", type=int, metavar="M", help="stop when M probes in a row agree (default: 2)")
+    g.add_argument("--adaptive-probe-tokens", type=int, metavar="P",
+                   help="answer tokens a probe may write (default: 16)")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -85,10 +91,11 @@ class Printer:
 
     def finish(self, result) -> None:
         u = result.usage
+        probes = f" · probes {len(result.probes)} ({u.probe_tokens} tokens, cut back out)" if result.probes else ""
         self.out.write(self.reset + "\n\n")
         self.out.write(
             f"{self.dim}thinking {u.thinking_tokens} tokens ({u.thinking_injected} injected, waits {result.waits})"
-            f" · answer {u.answer_tokens} · prompt {u.prompt_tokens}"
+            f"{probes} · answer {u.answer_tokens} · prompt {u.prompt_tokens}"
             f" · {u.completion_tokens} tokens in {result.decode_seconds:.2f} s ({result.tokens_per_second:.0f} tok/s)"
             f" · capped: {'yes' if result.capped else 'no'} · finish: {result.finish_reason}{self.reset}\n"
         )

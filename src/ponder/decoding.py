@@ -4,7 +4,9 @@ Tokens are appended to the sequence first and evaluated lazily, when logits
 are needed: a forced run of k tokens (plus the sampled token before it) goes
 through the model in one forward pass, and a sampled end marker that the
 policy undoes is dropped without ever being evaluated. The KV cache is kept
-across injections; rewinds cut it back instead of prefilling again.
+across injections; rewinds cut it back instead of prefilling again. A probe
+(adaptive thinking) asks for the answer on top of the cache and is cut back out
+of it (``ponder.probing``).
 
 A generation is a coroutine (``Decoder.steps``): it yields the token ids it
 needs evaluated and receives the logits after the last of them. ``run`` drives
@@ -23,7 +25,8 @@ import numpy as np
 from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, ModelVocab, StopStrings
-from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, View
+from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, Probe, View
+from .probing import run_probe
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
@@ -119,10 +122,12 @@ class Decoder:
             vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
             thinking_tokens=trace.thinking - (ending.tokens if ending else 0),
             answer_tokens=trace.answer, injections=trace.injections, ending=ending,
-            tail=tail, cap=self.policy.cap, entropy=stats[0], varentropy=stats[1],
+            tail=tail, cap=self.policy.cap, entropy=stats[0], varentropy=stats[1], probes=tuple(trace.probes),
         )
         action = self.policy.step(view)
-        if isinstance(action, Force) and (action.ids or action.rewind):
+        if isinstance(action, Probe):  # the trace stays as it is: the next step sees one more probe answer
+            yield from run_probe(self, action, view.thinking_tokens)
+        elif isinstance(action, Force) and (action.ids or action.rewind):
             self.apply_force(action, ending)
         elif ending is not None:
             self.accept_ending(ending)

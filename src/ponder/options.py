@@ -37,8 +37,13 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "entropy_max": (WHOLE, 4),
     "entropy_phase": (TEXT, "thinking"),
     "no_think": (FLAG, False),
+    "adaptive": (FLAG, False),
+    "adaptive_every": (WHOLE, None),
+    "adaptive_agree": (WHOLE, None),
+    "adaptive_probe_tokens": (WHOLE, None),
 }
 BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up")
+ADAPTIVE_OPTIONS = ("adaptive_every", "adaptive_agree", "adaptive_probe_tokens")  # every, agree, probe_tokens
 
 
 def check_value(name: str, value: Any) -> Any:
@@ -93,7 +98,9 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     if values["no_think"]:
         return without_thinking(values, spell)
     policies = []
-    if any(values[name] is not None for name in BUDGET_OPTIONS):
+    if values["adaptive"] or any(values[name] is not None for name in ADAPTIVE_OPTIONS):
+        policies.append(adaptive_policy(values, spell))
+    elif any(values[name] is not None for name in BUDGET_OPTIONS):
         wait = ("Wait",) if values["wait"] is None else values["wait"]  # given but empty: refused by Budget
         policies.append(Budget(min_tokens=values["min_think"] or 0, max_tokens=values["max_think"], wait=wait,
                                max_waits=values["max_waits"], wrap_up=values["wrap_up"]))
@@ -104,11 +111,31 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     return policies + answer_policies(values)
 
 
+def adaptive_policy(values: dict[str, Any], spell: Spell):
+    """Adaptive thinking within the budget's minimum and maximum (the maximum is its hard cap)."""
+    from .policies import Adaptive
+
+    if not values["adaptive"]:
+        given = next(name for name in ADAPTIVE_OPTIONS if values[name] is not None)
+        raise PonderError(f"{spell(given)} sets adaptive thinking: add {spell('adaptive')}, or drop it")
+    if values["max_waits"] is not None:
+        raise PonderError(f"adaptive thinking ends the thinking itself, so {spell('max_waits')} cannot apply: "
+                          "drop it")
+    settings = {field: values[name] for name, field in zip(ADAPTIVE_OPTIONS, ("every", "agree", "probe_tokens"))
+                if values[name] is not None}
+    wait = ("Wait",) if values["wait"] is None else values["wait"]
+    return Adaptive(min_tokens=values["min_think"] or 0, max_tokens=values["max_think"], wait=wait,
+                    wrap_up=values["wrap_up"], **settings)
+
+
 def without_thinking(values: dict[str, Any], spell: Spell):
     """No thinking: what acts in the answer still applies, what acts in the thinking is refused."""
     from .policies import NoThinking
 
-    in_thinking = [name for name in (*BUDGET_OPTIONS, "prefix", "filler") if values[name] is not None]
+    shaping = (*BUDGET_OPTIONS, "prefix", "filler", *ADAPTIVE_OPTIONS)
+    in_thinking = [name for name in shaping if values[name] is not None]
+    if values["adaptive"]:
+        in_thinking.append("adaptive")
     if values["entropy_pause"] is not None and values["entropy_phase"] == "thinking":
         in_thinking.append("entropy_pause")
     if in_thinking:
@@ -133,12 +160,16 @@ def answer_policies(values: dict[str, Any]) -> list:
 
 def options_for(policies) -> dict[str, Any]:
     """The flat options that ask for these policies: what ``thinking_from_options`` turns back into them."""
-    from .policies import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
+    from .policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
     from .policies.chain import CloseOnEos
 
     found: dict[str, Any] = {}
     for p in policies:
-        if isinstance(p, Budget):
+        if isinstance(p, Adaptive):
+            found.update(adaptive=True, adaptive_every=p.every, adaptive_agree=p.agree,
+                         adaptive_probe_tokens=p.probe_tokens, min_think=p.min_tokens, max_think=p.max_tokens,
+                         wait=list(p.wait), wrap_up=p.wrap_up)
+        elif isinstance(p, Budget):
             found.update(min_think=p.min_tokens, max_think=p.max_tokens, wait=list(p.wait), max_waits=p.max_waits,
                          wrap_up=p.wrap_up)
         elif isinstance(p, Prefix):

@@ -29,6 +29,7 @@ class Result:
     stopped_by: str | None = None  # the stop string that ended the answer, if one did
     logprobs: tuple | None = None  # per completion token a ponder.logprobs.TokenLogprob, when asked for
     prompt_logprobs: tuple | None = None  # per prompt token (None for the first), when asked for
+    probes: tuple = ()  # adaptive thinking's probes, each a ponder.policies.ProbeAnswer (at, text, tokens)
 
     @property
     def tokens_per_second(self) -> float:
@@ -46,6 +47,7 @@ class Result:
             "decode_seconds": round(self.decode_seconds, 4),
             "tokens_per_second": round(self.tokens_per_second, 2),
             "injections": list(self.injections),
+            "probes": [{"at": p.at, "answer": p.text, "tokens": p.tokens} for p in self.probes],
             "prompt": self.prompt,
             "completion": self.completion,
         }
@@ -86,4 +88,5 @@ def build_result(trace: Trace, detokenize, prompt: str, prompt_tokens: int, end_
         token_phases=tuple(trace.phases),
         token_sources=tuple(trace.sources),
         stopped_by=trace.stopped_by,
+        probes=tuple(trace.probes),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .policies import ANSWER, END, THINKING, Injection
+from .policies import ANSWER, END, THINKING, Injection, ProbeAnswer
 
 SAMPLED = "sampled"
 
@@ -17,6 +17,7 @@ class Trace:
     phases: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # "sampled" or the injection reason
     injections: list[Injection] = field(default_factory=list)
+    probes: list[ProbeAnswer] = field(default_factory=list)  # answers read mid-thought, cut back out of the trace
     phase: str = THINKING
     thinking: int = 0
     answer: int = 0
@@ -75,6 +76,11 @@ class Trace:
         self.phase = ANSWER
         self.end_start, self.answer_start = end_start, len(self.ids)
         self.capped = forced
+
+    @property
+    def probe_tokens(self) -> int:
+        """Tokens the probes wrote and the loop cut back out: compute spent, in no phase."""
+        return sum(p.tokens for p in self.probes)
 
     def thinking_end(self) -> int:
         return len(self.ids) if self.end_start is None else self.end_start

@@ -10,7 +10,11 @@ from .trace import SAMPLED, Trace
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts by phase. Injected tokens count in the phase they were injected in."""
+    """Token counts by phase. Injected tokens count in the phase they were injected in.
+
+    ``probe_tokens`` (adaptive thinking's probes, written and cut back out) are
+    in no phase: they are compute spent, outside the completion's counts.
+    """
 
     prompt_tokens: int
     thinking_tokens: int
@@ -18,6 +22,7 @@ class Usage:
     marker_tokens: int
     answer_tokens: int
     answer_injected: int
+    probe_tokens: int = 0
 
     @property
     def thinking_sampled(self) -> int:
@@ -35,6 +40,11 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def spent_tokens(self) -> int:
+        """What the generation cost past the prompt: its completion and its probes (billed as output)."""
+        return self.completion_tokens + self.probe_tokens
+
     def to_dict(self) -> dict:
         return {
             **asdict(self),
@@ -42,6 +52,7 @@ class Usage:
             "answer_sampled": self.answer_sampled,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "spent_tokens": self.spent_tokens,
         }
 
     @classmethod
@@ -58,6 +69,7 @@ class Usage:
             marker_tokens=count(END),
             answer_tokens=count(ANSWER),
             answer_injected=count(ANSWER, injected=True),
+            probe_tokens=trace.probe_tokens,
         )
 
 

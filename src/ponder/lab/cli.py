@@ -60,6 +60,16 @@ def register(sub) -> None:
     r.add_argument("folder")
     r.set_defaults(func=cmd_report)
 
+    c = sub.add_parser("calibrate", help="effort levels from a sweep: the cheapest setting reaching each share "
+                                         "of the best accuracy, as a table for ponder serve --efforts")
+    c.add_argument("folder", metavar="RUN_DIR", help="the --out folder of a ponder sweep")
+    c.add_argument("--price-input", type=float, metavar="USD",
+                   help="dollars per million prompt tokens (default: the sweep's; no prices: cost in tokens)")
+    c.add_argument("--price-output", type=float, metavar="USD",
+                   help="dollars per million completion and probe tokens (default: the sweep's)")
+    c.add_argument("--out", metavar="FILE", help="where to write the table (default: RUN_DIR/efforts.json)")
+    c.set_defaults(func=cmd_calibrate)
+
     lab = sub.add_parser("lab", help="train tiny reasoning models").add_subparsers(dest="lab", required=True,
                                                                                   metavar="LAB_COMMAND")
     register_train(lab)
@@ -125,6 +135,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     return show_report(args.out)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate, write_table
+    from .effort_table import COLUMNS, table_rows
+    from .report import text_table
+
+    table = calibrate(args.folder, args.price_input, args.price_output)  # every check before anything is written
+    path = write_table(table, args.out, args.folder)
+    print(f"best accuracy {table['best_accuracy']:.1%}; cost in {table['cost']}\n")
+    print(text_table(COLUMNS, table_rows(table)))
+    print(f"\nefforts: {path} (ponder serve --efforts {path})")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -5,10 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..policies import Budget, EntropyPause, Filler, NoThinking, Prefix
+from ..policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Prefix
 
 UNBOUNDED = 1 << 30
 WAIT_ROOM = 128  # thinking tokens allowed before each forced wait, for a method that sets no cap
+PROBES_PER_BUDGET = 4  # adaptive thinking probes about this many times before its cap (and where the model ends)
+PROBE_TOKENS = 10  # answer tokens a sweep's probe may write: the tasks' answers are short
+
+
+def adaptive(budget: int) -> Adaptive:
+    """Adaptive thinking capped at the budget, probing every budget/4 thinking tokens (at most every 8)."""
+    return Adaptive(every=max(8, budget // PROBES_PER_BUDGET), agree=2, probe_tokens=PROBE_TOKENS, max_tokens=budget)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Method:
 METHODS = {
     "budget": Method(lambda b: [Budget(min_tokens=b, max_tokens=b)], lambda b: (b, b), lambda b: b),
     "cap": Method(lambda b: [Budget(max_tokens=b)], lambda b: (0, b), lambda b: b),
+    "adaptive": Method(lambda b: [adaptive(b)], lambda b: (0, b), lambda b: b),  # stops once its probes agree
     "min": Method(lambda b: [Budget(min_tokens=b)], lambda b: (b, UNBOUNDED), lambda b: 2 * b),  # waits, never cut
     # exactly w forced waits and no cap: the model may not end its thinking before the w-th (s1's extrapolation)
     "waits": Method(lambda w: [Budget(min_tokens=UNBOUNDED, max_waits=w)], lambda w: (w, w),

@@ -46,12 +46,18 @@ class SettingSummary:
     thinking_p10: float
     thinking_p90: float
     completion_mean: float
+    probe_mean: float  # tokens written by probes and cut back out (adaptive thinking), per answer
     waits_mean: float
     tokens_per_correct: float | None
     cost: float | None
     cost_per_correct: float | None
     seconds_mean: float
     control: float | None
+
+    @property
+    def spent_mean(self) -> float:
+        """Thinking tokens and probe tokens per answer: what was spent before the answer."""
+        return self.thinking_mean + self.probe_mean
 
     @property
     def label(self) -> str:
@@ -64,6 +70,7 @@ def summarise(rows: Sequence[dict]) -> SettingSummary:
     correct = sum(1 for r in rows if r["correct"])
     thinking = [r["thinking_tokens"] for r in rows]
     completion = [r["completion_tokens"] for r in rows]
+    probes = [r.get("probe_tokens", 0) for r in rows]  # rows of older sweeps have none
     costs = [r["cost"] for r in rows if r.get("cost") is not None]
     within = [r["within_budget"] for r in rows if r.get("within_budget") is not None]
     low, high = wilson(correct, n)
@@ -71,9 +78,9 @@ def summarise(rows: Sequence[dict]) -> SettingSummary:
         policy=rows[0]["policy"], budget=rows[0]["budget"], n=n, correct=correct, accuracy=correct / n,
         ci_low=low, ci_high=high, thinking_mean=mean(thinking), thinking_median=median(thinking),
         thinking_p10=quantile(thinking, 0.1), thinking_p90=quantile(thinking, 0.9),
-        completion_mean=mean(completion),
+        completion_mean=mean(completion), probe_mean=mean(probes),
         waits_mean=mean(r.get("waits", 0) for r in rows),
-        tokens_per_correct=sum(completion) / correct if correct else None,
+        tokens_per_correct=(sum(completion) + sum(probes)) / correct if correct else None,  # probes are spent
         cost=sum(costs) if costs else None,
         cost_per_correct=sum(costs) / correct if costs and correct else None,
         seconds_mean=mean(r["seconds"] for r in rows),

@@ -13,10 +13,12 @@ from pathlib import Path
 from statistics import mean
 
 from ..errors import PonderError
+from .effort_table import COLUMNS as EFFORT_COLUMNS
+from .effort_table import TABLE_FILE, read_table, table_rows
 from .metrics import S1Metrics, SettingSummary, s1_metrics, summarise
 
-COLUMNS = ["setting", "n", "accuracy", "ci95", "thinking mean", "thinking p10-p90", "waits", "tokens/correct",
-           "cost/correct", "s/answer"]
+COLUMNS = ["setting", "n", "accuracy", "ci95", "thinking mean", "thinking p10-p90", "probes mean", "waits",
+           "tokens/correct", "cost/correct", "s/answer"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Report:
     def rows(self) -> list[list[str]]:
         return [[
             s.label, str(s.n), f"{s.accuracy:.1%}", f"{s.ci_low:.0%}-{s.ci_high:.0%}", f"{s.thinking_mean:.1f}",
-            f"{s.thinking_p10:.0f}-{s.thinking_p90:.0f}", f"{s.waits_mean:.1f}",
+            f"{s.thinking_p10:.0f}-{s.thinking_p90:.0f}", f"{s.probe_mean:.1f}", f"{s.waits_mean:.1f}",
             "-" if s.tokens_per_correct is None else f"{s.tokens_per_correct:.0f}",
             "-" if s.cost_per_correct is None else f"${s.cost_per_correct:.6f}",
             f"{s.seconds_mean:.2f}",
@@ -69,7 +71,7 @@ def build_report(config: dict, rows: list[dict]) -> Report:
     methods = []
     for policy, group in by_policy.items():
         within = [r["within_budget"] for r in rows if r["policy"] == policy]
-        points = [(s.thinking_mean, s.accuracy) for s in group]
+        points = [(s.spent_mean, s.accuracy) for s in group]
         methods.append(s1_metrics(policy, points, mean(within) if within else None))
     model = config.get("model") or "SmolLM2-135M-Instruct"
     title = f"{config['task']} · {model} · n={config['n']}"
@@ -88,7 +90,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def plot_accuracy(report: Report, path: Path) -> None:
-    """Accuracy against mean thinking tokens, one line per method, 95% intervals as bars."""
+    """Accuracy against mean thinking tokens (probes included), one line per method, 95% intervals as bars.
+
+    Adaptive thinking is drawn as points: its budget is a cap it may not reach, so its settings are not a curve.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,20 +104,20 @@ def plot_accuracy(report: Report, path: Path) -> None:
     for s in report.settings:
         by_policy[s.policy].append(s)
     for (policy, group), marker in zip(by_policy.items(), "osD^v*<>ph"):
-        group = sorted(group, key=lambda s: s.thinking_mean)
-        x = [s.thinking_mean for s in group]
+        group = sorted(group, key=lambda s: s.spent_mean)
+        x = [s.spent_mean for s in group]
         y = [100 * s.accuracy for s in group]
         err = [[max(0.0, 100 * (s.accuracy - s.ci_low)) for s in group],
                [max(0.0, 100 * (s.ci_high - s.accuracy)) for s in group]]
         ax.errorbar(x, y, yerr=err, marker=marker, markersize=7, capsize=3, linewidth=1.6, alpha=0.85,
-                    label=policy, linestyle="-" if len(group) > 1 else "none")
+                    label=policy, linestyle="-" if len(group) > 1 and policy != "adaptive" else "none")
     ax.set_xscale("symlog", linthresh=8)  # log scale that still shows 0 thinking tokens
-    top = max([s.thinking_mean for s in report.settings] + [1])
+    top = max([s.spent_mean for s in report.settings] + [1])
     ticks = [0] + [2**k for k in range(3, 16) if 2 ** (k - 1) < top]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlim(left=-0.5)
-    ax.set_xlabel("mean thinking tokens per answer (log scale)")
+    ax.set_xlabel("mean thinking tokens per answer, probes included (log scale)")
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(-2, 102)
     ax.set_title(report.title, fontsize=10)
@@ -211,9 +216,12 @@ def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         writer.writerows(report.rows())
+    efforts = read_table(folder)  # written by ponder calibrate, when it ran on this folder
+    efforts_md = "" if efforts is None else \
+        f"\n## Effort levels\n\n{markdown_table(EFFORT_COLUMNS, table_rows(efforts))}\n"
     paths["markdown"].write_text(
         f"# {report.title}\n\n{markdown_table(COLUMNS, report.rows())}\n\n"
-        f"{markdown_table(METHOD_COLUMNS, report.method_rows())}\n"
+        f"{markdown_table(METHOD_COLUMNS, report.method_rows())}\n{efforts_md}"
     )
     plot_accuracy(report, paths["plot"])
     plot_tokens(report, rows, paths["tokens"])
@@ -222,6 +230,7 @@ def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
         paths["waits"] = folder / "waits.png"
         images.insert(1, paths["waits"])
     paths["html"] = write_html(report, folder, images)
-    text = "\n\n".join([report.title, text_table(COLUMNS, report.rows()),
-                        text_table(METHOD_COLUMNS, report.method_rows())])
-    return text, paths
+    parts = [report.title, text_table(COLUMNS, report.rows()), text_table(METHOD_COLUMNS, report.method_rows())]
+    if efforts is not None:
+        parts.append(f"effort levels ({TABLE_FILE}):\n" + text_table(EFFORT_COLUMNS, table_rows(efforts)))
+    return "\n\n".join(parts), paths

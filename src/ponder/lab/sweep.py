@@ -79,6 +79,9 @@ class SweepConfig:
             if unsupported and self.steer == "loop":
                 raise PonderError(f"{', '.join(unsupported)} cannot run over an endpoint with the s1 loop: "
                                   f"choose from {', '.join(remote)}, or a vLLM server with ponder's plugin")
+        if self.endpoint is not None and "adaptive" in self.policies:
+            raise PonderError("adaptive probes the answer and cuts it back out of the model's KV cache, which no "
+                              "server offers: run it on a local model (drop --endpoint) or leave it out of --policy")
         if self.samples > 1 and self.temperature == 0:
             raise PonderError("--samples above 1 repeats the same greedy answer: set --temperature above 0")
 
@@ -187,14 +190,15 @@ def row_for(config: SweepConfig, job: tuple, result) -> dict:
     prediction = extract(result.answer, item.kind)
     low, high = METHODS[policy].asked(budget or 0)
     measured = result.waits if METHODS[policy].measure == "waits" else u.thinking_tokens
-    cost = price(u.prompt_tokens, u.completion_tokens, config.price_input, config.price_output)
+    cost = price(u.prompt_tokens, u.spent_tokens, config.price_input, config.price_output)  # probes included
     return {
         "sweep": config.fingerprint(), "task": config.task, "item": item.id, "setting": label(policy, budget),
         "policy": policy, "budget": budget, "sample": sample, "reference": item.answer,
         "prediction": prediction, "correct": grade(prediction, item.answer, item.kind),
         "prompt_tokens": u.prompt_tokens, "thinking_tokens": u.thinking_tokens,
         "thinking_injected": u.thinking_injected, "answer_tokens": u.answer_tokens,
-        "completion_tokens": u.completion_tokens, "waits": result.waits, "capped": result.capped,
+        "completion_tokens": u.completion_tokens, "probe_tokens": u.probe_tokens, "probes": len(result.probes),
+        "waits": result.waits, "capped": result.capped,
         "finish_reason": result.finish_reason, "within_budget": low <= measured <= high,
         "seconds": round(result.prefill_seconds + result.decode_seconds, 4), "cost": cost,
         "thinking": result.thinking, "answer": result.answer,

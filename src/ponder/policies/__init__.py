@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..errors import PonderError
 from .base import (
-    ANSWER, END, LEAD, THINKING, Action, Ban, Continue, Ending, Force, Injection, Part, Policy, View, Vocab,
+    ANSWER, END, LEAD, THINKING, Action, Ban, Continue, Ending, Force, Injection, Part, Policy, Probe, ProbeAnswer,
+    View, Vocab,
 )
+from .adaptive import Adaptive
 from .budget import Budget
 from .chain import Chain, chain
 from .entropy import EntropyPause
@@ -13,6 +15,7 @@ from .shaping import Filler, NoThinking, Pause, Prefix
 
 POLICIES = {
     "budget": Budget,
+    "adaptive": Adaptive,
     "prefix": Prefix,
     "no_thinking": NoThinking,
     "filler": Filler,
@@ -34,7 +37,7 @@ def make_policy(name: str, **options) -> Policy:
 
 
 __all__ = [
-    "ANSWER", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
+    "Adaptive", "ANSWER", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
     "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
-    "Prefix", "View", "Vocab", "chain", "make_policy",
+    "Prefix", "Probe", "ProbeAnswer", "View", "Vocab", "chain", "make_policy",
 ]

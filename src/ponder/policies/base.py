@@ -64,7 +64,22 @@ class Force:
         return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind)
 
 
-Action = Continue | Ban | Force
+@dataclass(frozen=True)
+class Probe:
+    """Ask for the answer now, then take the question back.
+
+    The loop applies ``force`` (the end marker and the answer lead, after dropping
+    ``force.rewind`` tokens) to a copy of the sequence, lets the model write up to
+    ``max_tokens`` answer tokens greedily (to a newline or EOS), cuts all of it back
+    out of the KV cache, and reports the answer in ``View.probes``. The trace is left
+    as it was: the next step sees the same tokens and one more probe.
+    """
+
+    force: Force
+    max_tokens: int
+
+
+Action = Continue | Ban | Force | Probe
 
 
 def force(*parts: Part, rewind: int = 0) -> Force:
@@ -110,6 +125,16 @@ class Ending:
 
 
 @dataclass(frozen=True)
+class ProbeAnswer:
+    """What one probe found: at ``at`` thinking tokens the model answered ``text``, writing ``tokens`` tokens
+    (the forced end marker and lead, then its answer) that were cut back out."""
+
+    at: int
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True)
 class View:
     """Everything a policy may look at before the next token is chosen.
 
@@ -117,7 +142,8 @@ class View:
     tokens of a pending ``ending``. ``tail`` is how many trailing thinking
     tokens spell the start of the end marker, so a cap can drop them. ``cap``
     is the most thinking tokens the chain allows (its budget's maximum), so a
-    policy that injects at the end of the thinking can fit under it.
+    policy that injects at the end of the thinking can fit under it. ``probes``
+    are the answers the loop's probes read so far, oldest first.
     """
 
     vocab: Vocab
@@ -131,6 +157,7 @@ class View:
     cap: int | None = None
     entropy: float | None = None
     varentropy: float | None = None
+    probes: Sequence[ProbeAnswer] = ()
 
     def count(self, reason: str) -> int:
         """How many injections of this reason happened so far."""
@@ -154,7 +181,7 @@ class View:
 # action runs after the stage that proposes it.
 OPENING = 0  # Prefix, NoThinking: what the thinking starts with
 INSERTING = 1  # Pause, EntropyPause: tokens inserted along the way
-LIMITING = 2  # Budget: undoes an ending below the minimum, caps what would pass the maximum
+LIMITING = 2  # Budget, Adaptive: undo an ending too early, cap what would pass the maximum, probe
 CLOSING = 3  # CloseOnEos: an EOS while thinking, once allowed, becomes the wrap-up
 LAST = 4  # Filler: slips in before whatever the stages above made end the thinking
 

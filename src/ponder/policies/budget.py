@@ -62,22 +62,27 @@ class Budget(PolicyBase):
         if ending is not None:
             if view.thinking_tokens >= self.min_tokens or not self._waits_left(view):
                 return proposed  # the model may end here
-            kept = ending.kept if self._fits(view.thinking_tokens + len(ending.kept)) else ()
-            thinking = view.thinking_tokens + len(kept)
-            wait = self._next_wait(view)
-            if self.max_tokens is not None:
-                wait = wait[: self.max_tokens - thinking]  # a wait that would pass the cap is cut to fit
-            if wait:
-                return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
-            return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)
+            return self.wait_instead(view)
         if not self._fits(view.thinking_tokens + 1):
-            return self._cap(view)
+            return self.cap(view)
         if isinstance(proposed, Force) and not proposed.ends_thinking:
             if not self._fits(view.thinking_tokens - proposed.rewind + len(proposed.ids)):
-                return self._cap(view)
+                return self.cap(view)
         return proposed
 
-    def _cap(self, view: View) -> Force:
+    def wait_instead(self, view: View) -> Force:
+        """Undo the model's ending and inject the next wait string (cut to fit the cap; none fits: the wrap-up)."""
+        ending = view.ending
+        kept = ending.kept if self._fits(view.thinking_tokens + len(ending.kept)) else ()
+        thinking = view.thinking_tokens + len(kept)
+        wait = self._next_wait(view)
+        if self.max_tokens is not None:
+            wait = wait[: self.max_tokens - thinking]  # a wait that would pass the cap is cut to fit
+        if wait:
+            return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
+        return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)
+
+    def cap(self, view: View) -> Force:
         """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum."""
         tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
         return wrap_up(view, self.wrap_up, rewind=tail)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Iterable
 
 from ..errors import PonderError
-from .base import CLOSING, THINKING, Action, Continue, Force, Policy, PolicyBase, View
+from .adaptive import Adaptive
+from .base import CLOSING, LIMITING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
 from .budget import Budget, wrap_up
 from .shaping import Filler, Prefix
 
@@ -19,7 +20,7 @@ class CloseOnEos(PolicyBase):
 
     def step(self, view: View, proposed: Action) -> Action:
         ending = view.ending
-        if view.phase == THINKING and ending is not None and ending.eos and not isinstance(proposed, Force):
+        if view.phase == THINKING and ending is not None and ending.eos and not isinstance(proposed, (Force, Probe)):
             return wrap_up(view, rewind=ending.tokens, kept=ending.kept)
         return proposed
 
@@ -42,9 +43,9 @@ class Chain:
 
     @property
     def cap(self) -> int | None:
-        """The most thinking tokens any of the policies allows (None: no cap)."""
-        caps = [p.max_tokens for p in self.policies if isinstance(p, Budget) and p.max_tokens is not None]
-        return min(caps, default=None)
+        """The most thinking tokens any of the policies allows (None: no cap): the limiting stage's maxima."""
+        caps = [getattr(p, "max_tokens", None) for p in self.policies if p.stage == LIMITING]
+        return min((cap for cap in caps if cap is not None), default=None)
 
     @property
     def wants_stats(self) -> bool:
@@ -58,12 +59,12 @@ class Chain:
 
 
 def check_replacing_filler(policies) -> None:
-    """A replacing filler writes the whole thinking: a minimum or a prefix could never apply."""
+    """A replacing filler writes the whole thinking: a minimum, a prefix or a probe could never apply."""
     if not any(isinstance(p, Filler) and p.where == "replace" for p in policies):
         return
-    if any(isinstance(p, Prefix) or isinstance(p, Budget) and p.min_tokens for p in policies):
-        raise PonderError("a replacing filler is the whole thinking, so a prefix or a minimum cannot apply: "
-                          "drop them, or put the filler before the end (where='before_end')")
+    if any(isinstance(p, (Prefix, Adaptive)) or isinstance(p, Budget) and p.min_tokens for p in policies):
+        raise PonderError("a replacing filler is the whole thinking, so a prefix, a minimum or adaptive thinking "
+                          "cannot apply: drop them, or put the filler before the end (where='before_end')")
 
 
 def chain(policies: Policy | Iterable[Policy] | None) -> Chain:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import (
-    ANSWER, INSERTING, LAST, OPENING, THINKING, Action, Force, Part, PolicyBase, View, force, require,
+    ANSWER, INSERTING, LAST, OPENING, THINKING, Action, Force, Part, PolicyBase, Probe, View, force, require,
 )
 from .budget import wrap_up
 
@@ -72,8 +72,8 @@ class Filler(PolicyBase):
         require(self.where in FILLER_PLACES, f"filler where must be one of {FILLER_PLACES}, got {self.where!r}")
 
     def step(self, view: View, proposed: Action) -> Action:
-        if view.phase != THINKING or view.count("filler"):
-            return proposed
+        if view.phase != THINKING or view.count("filler") or isinstance(proposed, Probe):
+            return proposed  # a probe changes nothing: the filler goes in when the thinking really ends
         units = repeated(view, self.text, self.count)
         if self.where == "replace":
             return wrap_up(view, rewind=len(view.tokens)).after(Part("filler", fit(units, view.cap)))

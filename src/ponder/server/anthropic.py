@@ -32,12 +32,12 @@ from .worker import ClientGone
 STOP_REASONS = {"length": "max_tokens", "stop": "end_turn", "cancelled": "end_turn"}
 
 
-def resolve_or_400(body: PromptFields) -> Resolved:
+def resolve_or_400(body: PromptFields, efforts=None) -> Resolved:
     if body.messages[-1].role != "user":
         raise ApiError(400, "the last message must be the user's: ponder does not continue an assistant turn",
                        "messages", "invalid_request")
     try:
-        return resolve(ThinkingAsk(thinking=body.thinking, effort=body.effort(), default_on=False))
+        return resolve(ThinkingAsk(thinking=body.thinking, effort=body.effort(), default_on=False, efforts=efforts))
     except PonderError as err:
         raise ApiError(400, str(err), "thinking", "invalid_thinking") from None
 
@@ -46,7 +46,7 @@ def messages_plan(body: MessagesRequest, settings: ServerSettings) -> tuple[Plan
     if body.max_tokens > settings.max_tokens:
         raise ApiError(400, f"max_tokens is {body.max_tokens}, above this server's limit of {settings.max_tokens} "
                             "(--max-tokens): ask for fewer", "max_tokens", "max_tokens_too_large")
-    resolved = resolve_or_400(body)
+    resolved = resolve_or_400(body, settings.effort_table)
     plan = Plan(prompts=(tuple(body.chat()),), n=1, thinking=resolved.thinking, max_tokens=body.max_tokens,
                 max_prompt_tokens=settings.max_prompt_tokens, temperature=body.temperature or 0.0,
                 top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
@@ -70,7 +70,8 @@ def usage_of(outcome: Outcome) -> dict:
     """Anthropic's usage: thinking is output; its details count the thinking with its delimiter, as Anthropic's do."""
     u = outcome.results[0].usage
     return {"input_tokens": outcome.prompt_tokens, "output_tokens": u.completion_tokens,
-            "output_tokens_details": {"thinking_tokens": u.thinking_tokens + u.marker_tokens}}
+            "output_tokens_details": {"thinking_tokens": u.thinking_tokens + u.marker_tokens,
+                                      "probe_tokens": u.probe_tokens}}
 
 
 def message_body(rid: str, model: str, outcome: Outcome, resolved: Resolved, settings: ServerSettings,
@@ -181,7 +182,7 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
 
 def count_tokens(server: Server, body: CountTokensRequest) -> dict:
     """The prompt's tokens as a generation with the same fields would see them."""
-    resolved = resolve_or_400(body)
+    resolved = resolve_or_400(body, server.settings.effort_table)
     fmt = get_format(server.settings.format)
     text = build_prompt(server.backend, body.chat(), fmt, template={"enable_thinking": resolved.on})
     return {"input_tokens": len(server.backend.prompt_ids(text))}

@@ -24,7 +24,7 @@ from .middleware import BodyLimit, RequestMetrics
 from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
 from .serving import Server
 from .settings import ServerSettings
-from .thinking import EFFORTS
+from .efforts import info as effort_info
 from .worker import GenerationWorker
 
 STATIC = Path(__file__).parent / "static"
@@ -135,8 +135,8 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
             "batch_size": server.worker.batch.rows.capacity,
             "prices": {"input": settings.price_input, "output": settings.price_output},
             "reasoning_fields": list(settings.reasoning_fields),
-            "reasoning_effort": {k: None if v is None else {"min_tokens": v.min_tokens, "max_tokens": v.max_tokens}
-                                 for k, v in EFFORTS.items()},
+            "reasoning_effort": effort_info(settings.effort_table),
+            "efforts": settings.efforts or "fixed",  # the calibrated table's file, or the fixed budgets
         }
 
     @app.get("/", include_in_schema=False)

@@ -38,6 +38,9 @@ def register(sub) -> None:
                    help="generations decoded together, each request joining at the next step (default: what suits "
                         "the model; 1 runs requests one at a time, the exact, reproducible mode)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: the physical cores)")
+    p.add_argument("--efforts", metavar="FILE",
+                   help="what reasoning_effort stands for: an effort table from ponder calibrate (default: fixed "
+                        "budgets)")
     p.add_argument("--reasoning-field", default="both", choices=["both", "reasoning_content", "reasoning"],
                    help="the name(s) the thinking is returned under in messages and stream deltas (default: both)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"],
@@ -55,6 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
         batch_size=args.batch_size, threads=args.threads,
         reasoning_fields=REASONING_FIELDS if args.reasoning_field == "both" else (args.reasoning_field,),
+        efforts=args.efforts,
     )
     try:
         import uvicorn

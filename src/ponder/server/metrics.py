@@ -8,7 +8,7 @@ from collections import OrderedDict, defaultdict
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-PHASES = ("prompt", "thinking", "marker", "answer")
+PHASES = ("prompt", "thinking", "marker", "answer", "probe")
 
 
 class Histogram:
@@ -66,6 +66,7 @@ class Metrics:
                 self.tokens["thinking"] += u.thinking_tokens
                 self.tokens["marker"] += u.marker_tokens
                 self.tokens["answer"] += u.answer_tokens
+                self.tokens["probe"] += u.probe_tokens
                 self.injected["thinking"] += u.thinking_injected
                 self.injected["answer"] += u.answer_injected
                 self.generations[r.finish_reason] += 1
@@ -91,7 +92,7 @@ class Metrics:
                 "# HELP ponder_queue_wait_seconds Time a generation request waited for the worker.",
                 "# TYPE ponder_queue_wait_seconds histogram",
                 *self.queue_wait.lines("ponder_queue_wait_seconds"),
-                "# HELP ponder_tokens_total Tokens by phase (prompt, thinking, marker, answer).",
+                "# HELP ponder_tokens_total Tokens by phase (prompt, thinking, marker, answer; probe: cut back out).",
                 "# TYPE ponder_tokens_total counter",
                 *(f'ponder_tokens_total{{phase="{p}"}} {n}' for p, n in self.tokens.items()),
                 "# HELP ponder_injected_tokens_total Tokens ponder injected (waits, prefixes, fillers, pauses).",

@@ -20,7 +20,7 @@ from .scored import ChoiceScores
 from .settings import ServerSettings
 
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
-COUNTS = ("thinking_tokens", "thinking_injected", "marker_tokens", "answer_tokens", "answer_injected")
+COUNTS = ("thinking_tokens", "thinking_injected", "marker_tokens", "answer_tokens", "answer_injected", "probe_tokens")
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,16 @@ def usage(results: list[Result], prompt_tokens: int) -> dict:
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion,
         "total_tokens": prompt_tokens + completion,
-        "completion_tokens_details": {"reasoning_tokens": sum(r.usage.thinking_tokens for r in results)},
+        "completion_tokens_details": {"reasoning_tokens": sum(r.usage.thinking_tokens for r in results),
+                                      "probe_tokens": sum(r.usage.probe_tokens for r in results)},
     }
 
 
 def choice_detail(index: int, result: Result) -> dict:
     u = result.usage
     return {"index": index, **{k: getattr(u, k) for k in COUNTS}, "waits": result.waits, "capped": result.capped,
-            "finish_reason": result.finish_reason, "injections": [
+            "finish_reason": result.finish_reason, "probes": [{"at": p.at, "answer": p.text} for p in result.probes],
+            "injections": [
                 {k: i[k] for k in ("reason", "phase", "length", "text")} for i in result.injections]}
 
 
@@ -97,7 +99,7 @@ def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSe
         decode_seconds=round(sum(r.decode_seconds for r in results), 4),
         choices=choices,
     )
-    cost = settings.cost(prompt_tokens, sum(r.usage.completion_tokens for r in results))
+    cost = settings.cost(prompt_tokens, sum(r.usage.spent_tokens for r in results))  # probes are compute spent
     if cost is not None:
         details["cost"] = cost
     return details

@@ -37,6 +37,14 @@ class EntropyPauseOptions(RequestModel):
     phase: Literal["thinking", "answer", "both"] = "thinking"
 
 
+class AdaptiveOptions(RequestModel):
+    """Adaptive thinking's settings; each left out takes the policy's default."""
+
+    every: Int(ge=1, le=BIG) | None = None
+    agree: Int(ge=1, le=64) | None = None
+    probe_tokens: Int(ge=1, le=256) | None = None
+
+
 class ThinkingOptions(RequestModel):
     """ponder's ``thinking`` object; Anthropic's ``{"type", "budget_tokens", "display"}`` is read from it too."""
 
@@ -50,6 +58,7 @@ class ThinkingOptions(RequestModel):
     filler: Units | FillerOptions | None = None  # a count, or the Filler policy's options
     pause: Units | PauseOptions | None = None  # a count, or the Pause policy's options
     entropy_pause: Float(ge=0, le=64) | EntropyPauseOptions | None = None  # bits, or options
+    adaptive: StrictBool | AdaptiveOptions | None = None  # true, or the Adaptive policy's options
     # Anthropic: {"type": "enabled", "budget_tokens": N}, {"type": "disabled"}, {"type": "adaptive"}
     type: Literal["enabled", "disabled", "adaptive"] | None = None
     budget_tokens: Count | None = None

@@ -179,6 +179,6 @@ def record(server: Server, ticket: Ticket) -> None:
     if future.cancelled() or future.exception() is not None:
         return
     outcome: Outcome = future.result()
-    completion = sum(r.usage.completion_tokens for r in outcome.results)
+    completion = sum(r.usage.spent_tokens for r in outcome.results)  # probes are compute spent
     server.metrics.generation(outcome.results, outcome.prompt_tokens, ticket.queue_seconds,
                               server.settings.cost(outcome.prompt_tokens, completion))

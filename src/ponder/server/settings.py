@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import PonderError
 from ..usage import price
@@ -34,6 +34,8 @@ class ServerSettings:
     batch_size: int | None = None  # generations decoded together (None: what suits the model; 1: exact mode)
     threads: int | None = None  # CPU threads for the model (None: the physical cores)
     reasoning_fields: tuple[str, ...] = REASONING_FIELDS  # the names the thinking is returned under
+    efforts: str | None = None  # a calibrated effort table (ponder calibrate's JSON); None: the fixed budgets
+    effort_table: dict = field(init=False, compare=False, repr=False)  # what each effort level stands for
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -51,6 +53,9 @@ class ServerSettings:
             raise PonderError(f"--reasoning-field must be one or both of {', '.join(REASONING_FIELDS)}")
         if self.api_key == "":
             raise PonderError("--api-key must not be empty")
+        from .efforts import EFFORTS, load_efforts
+
+        object.__setattr__(self, "effort_table", EFFORTS if self.efforts is None else load_efforts(self.efforts))
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
         """Dollars for a request; thinking is billed as output, as every completion token is."""

@@ -9,43 +9,33 @@ Every dialect's controls meet here, highest precedence first:
 5. the route's default: the model thinks as it likes (OpenAI routes), no thinking (Anthropic's).
 
 Whether thinking happens is said by the highest level that says it; the minimum and the maximum
-are each taken from the highest level that gives one. ``{"type": "adaptive"}`` stands for the
-effort budgets (``high`` when no effort is given). The result is what
-``ponder.generate(thinking=...)`` takes: ``None`` (think freely), ``False`` (no thinking) or a
-list of policies. Bad combinations raise ``PonderError``, answered with a 400.
+are each taken from the highest level that gives one. ``{"type": "adaptive"}`` and ponder's
+``{"adaptive": ...}`` ask for the Adaptive policy, capped by the effort's maximum (``high`` when no
+effort is given). An effort stands for a fixed budget (``EFFORTS``) or for the level of a calibrated
+table (``ThinkingAsk.efforts``). The result is what ``ponder.generate(thinking=...)`` takes:
+``None`` (think freely), ``False`` (no thinking) or a list of policies. Bad combinations raise
+``PonderError``, answered with a 400.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from ..errors import PonderError
 from ..options import thinking_from_options
-from ..policies import Budget, EntropyPause, Filler, Pause, Policy
-from .schemas import EntropyPauseOptions, FillerOptions, PauseOptions, ReasoningOptions, ThinkingOptions
+from ..policies import Adaptive, Budget, EntropyPause, Filler, Pause, Policy
+from .efforts import EFFORTS, Effort
+from .schemas import (
+    AdaptiveOptions, EntropyPauseOptions, FillerOptions, PauseOptions, ReasoningOptions, ThinkingOptions,
+)
 
 
-@dataclass(frozen=True)
-class Effort:
-    """The thinking budget an effort level stands for (None: no thinking at all)."""
-
-    min_tokens: int
-    max_tokens: int | None
-
-
-EFFORTS: dict[str, Effort | None] = {
-    "none": None,
-    "minimal": Effort(0, 16),
-    "low": Effort(0, 64),
-    "medium": Effort(0, 256),
-    "high": Effort(256, 1024),
-    "xhigh": Effort(512, 2048),
-    "max": Effort(1024, 3072),
-}
-ADAPTIVE_EFFORT = "high"  # Anthropic's default effort
+ADAPTIVE_EFFORT = "high"  # Anthropic's default effort, and the cap of adaptive thinking when none is given
 REASONING_EFFORT = "medium"  # OpenRouter's, for a reasoning object that names neither effort nor maximum
 SHAPING = ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up", "prefix", "filler",
-           "entropy_pause")
+           "entropy_pause", "adaptive")
+Efforts = Mapping[str, "Effort | None"]
 
 Thinking = list[Policy] | bool | None
 
@@ -59,6 +49,11 @@ class ThinkingAsk:
     effort: str | None = None  # reasoning_effort, or output_config.effort
     enable_thinking: bool | None = None  # chat_template_kwargs.enable_thinking
     default_on: bool = True  # what nothing said means: think freely (OpenAI) or not at all (Anthropic)
+    efforts: Efforts | None = None  # what each effort level stands for (None: the fixed budgets, EFFORTS)
+
+    @property
+    def table(self) -> Efforts:
+        return EFFORTS if self.efforts is None else self.efforts
 
 
 @dataclass(frozen=True)
@@ -80,13 +75,13 @@ def resolve(ask: ThinkingAsk) -> Resolved:
     """The policies and the display a request asks for; its fields become ponder's flat options, mapped to
     policies as on every other surface."""
     options, reasoning = ask.thinking or ThinkingOptions(), ask.reasoning
-    if ask.effort is not None and ask.effort not in EFFORTS:
-        raise PonderError(f"unknown reasoning_effort {ask.effort!r}: choose one of {', '.join(EFFORTS)}")
+    if ask.effort is not None and ask.effort not in ask.table:
+        raise PonderError(f"unknown reasoning_effort {ask.effort!r}: choose one of {', '.join(ask.table)}")
     if reasoning is not None and reasoning.effort is not None and reasoning.max_tokens is not None:
         raise PonderError("give reasoning.effort or reasoning.max_tokens, not both")
     exclude = bool(reasoning and reasoning.exclude) or options.display == "omitted"
     on = switched_on(ask, options)
-    flat, names = flat_options(options, reasoning, effort_for(ask, options) if on else None)
+    flat, names = flat_options(options, reasoning, effort_for(ask, options) if on else None, adaptive(options))
     flat["no_think"], names["no_think"] = not on, turned_off_by(ask, options)
     policies = thinking_from_options(flat, lambda option: names.get(option, f"thinking.{option}"))
     return Resolved(None if policies == [] else policies, exclude)  # None: the model thinks as it likes
@@ -97,8 +92,8 @@ DIRECT = {"min_tokens": "min_think", "max_tokens": "max_think", "wait": "wait", 
           "wrap_up": "wrap_up", "prefix": "prefix"}
 
 
-def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None,
-                 effort: Effort | None) -> tuple[dict, dict[str, str]]:
+def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None, effort: Effort | None,
+                 adaptive_on: bool = False) -> tuple[dict, dict[str, str]]:
     """The request's fields as flat options, and the request's name for each (to name it in a refusal)."""
     flat = {option: getattr(options, field) for field, option in DIRECT.items()}
     names = {option: f"thinking.{field}" for field, option in DIRECT.items()}
@@ -108,12 +103,38 @@ def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None,
         flat["max_think"], names["max_think"] = options.budget_tokens, "thinking.budget_tokens"
     if flat["max_think"] is None and reasoning is not None and reasoning.max_tokens is not None:
         flat["max_think"], names["max_think"] = reasoning.max_tokens, "reasoning.max_tokens"
-    if effort is not None:
-        flat["min_think"] = effort.min_tokens if flat["min_think"] is None else flat["min_think"]
-        flat["max_think"] = effort.max_tokens if flat["max_think"] is None else flat["max_think"]
     flat.update(filler_options(options.filler), **pause_options(options.pause),
-                **entropy_options(options.entropy_pause))
+                **entropy_options(options.entropy_pause), **adaptive_options(options.adaptive, adaptive_on))
+    names.update({f"adaptive_{key}": f"thinking.adaptive.{key}" for key in ("every", "agree", "probe_tokens")})
+    if effort is not None:  # the effort fills in what the request's own fields leave out
+        for option, value in effort_options(effort, adaptive_on, refused=options.adaptive is False).items():
+            if flat.get(option) is None:
+                flat[option] = value
     return flat, names
+
+
+def adaptive(options: ThinkingOptions) -> bool:
+    """Whether the thinking is adaptive: ponder's ``adaptive`` field, or Anthropic's ``type: "adaptive"``."""
+    return options.type == "adaptive" or options.adaptive not in (None, False)
+
+
+def adaptive_options(value: bool | AdaptiveOptions | None, on: bool) -> dict:
+    if not on:
+        return {}
+    given = value if isinstance(value, AdaptiveOptions) else AdaptiveOptions()
+    return {"adaptive": True, "adaptive_every": given.every, "adaptive_agree": given.agree,
+            "adaptive_probe_tokens": given.probe_tokens}
+
+
+def effort_options(effort: Effort, adaptive_on: bool, refused: bool = False) -> dict:
+    """An effort level as flat options; for adaptive thinking only its cap (and its own adaptive settings);
+    with adaptive thinking ``refused`` (``thinking.adaptive: false``), a calibrated level's cap without it."""
+    flat = effort.flat()
+    if refused:
+        return {k: v for k, v in flat.items() if not k.startswith("adaptive")}
+    if not adaptive_on:
+        return flat
+    return {k: v for k, v in flat.items() if k == "max_think" or k.startswith("adaptive")}
 
 
 def turned_off_by(ask: ThinkingAsk, options: ThinkingOptions) -> str:
@@ -123,10 +144,10 @@ def turned_off_by(ask: ThinkingAsk, options: ThinkingOptions) -> str:
         return "thinking.enabled: false"
     if options.type == "disabled":
         return 'thinking.type: "disabled"'
-    if reasoning is not None and reasoning_switch(reasoning) is False:
-        return "reasoning.enabled: false" if reasoning.enabled is False else 'reasoning.effort: "none"'
-    if ask.effort == "none":
-        return 'reasoning_effort: "none"'
+    if reasoning is not None and reasoning_switch(reasoning, ask.table) is False:
+        return "reasoning.enabled: false" if reasoning.enabled is False else f'reasoning.effort: "{reasoning.effort}"'
+    if ask.effort is not None and ask.table[ask.effort] is None:
+        return f'reasoning_effort: "{ask.effort}"'
     if ask.enable_thinking is False:
         return "chat_template_kwargs.enable_thinking: false"
     return "no thinking asked on this route"
@@ -141,36 +162,36 @@ def switched_on(ask: ThinkingAsk, options: ThinkingOptions) -> bool:
     reasoning = ask.reasoning
     levels = [
         said[0] if said else None,
-        None if reasoning is None else reasoning_switch(reasoning),
-        None if ask.effort is None else ask.effort != "none",
+        None if reasoning is None else reasoning_switch(reasoning, ask.table),
+        None if ask.effort is None else ask.table[ask.effort] is not None,
         ask.enable_thinking,
     ]
     decided = next((v for v in levels if v is not None), None)
     if decided is not None:
         return decided
-    shaped = any(getattr(options, name) is not None for name in SHAPING)
+    shaped = any(getattr(options, name) not in (None, False) for name in SHAPING)
     return ask.default_on or shaped
 
 
-def reasoning_switch(reasoning: ReasoningOptions) -> bool | None:
+def reasoning_switch(reasoning: ReasoningOptions, table: Efforts = EFFORTS) -> bool | None:
     if reasoning.enabled is not None:
         return reasoning.enabled
     if reasoning.effort is not None:
-        return reasoning.effort != "none"
+        return table[reasoning.effort] is not None
     return True  # a reasoning object asks for reasoning (OpenRouter)
 
 
 def effort_for(ask: ThinkingAsk, options: ThinkingOptions) -> Effort | None:
     """The effort budget behind the explicit numbers: OpenRouter's effort, then OpenAI's or Anthropic's, then
     the defaults of an adaptive thinking (Anthropic's) and of a bare reasoning object (OpenRouter's)."""
-    reasoning = ask.reasoning
+    reasoning, table = ask.reasoning, ask.table
     named = (reasoning.effort if reasoning is not None else None, ask.effort)
-    name = next((n for n in named if n not in (None, "none")), None)
-    if name is None and options.type == "adaptive":
+    name = next((n for n in named if n is not None and table[n] is not None), None)
+    if name is None and adaptive(options):
         name = ADAPTIVE_EFFORT
-    if name is None and reasoning is not None and reasoning.max_tokens is None and reasoning_switch(reasoning):
+    if name is None and reasoning is not None and reasoning.max_tokens is None and reasoning_switch(reasoning, table):
         name = REASONING_EFFORT
-    return EFFORTS[name] if name else None
+    return table[name] if name else None
 
 
 def filler_options(value: int | FillerOptions | None) -> dict:
@@ -206,9 +227,10 @@ def describe(thinking: Thinking) -> str:
 
 
 def label(policy: Policy) -> str:
-    if isinstance(policy, Budget):
+    if isinstance(policy, (Budget, Adaptive)):
         top = "∞" if policy.max_tokens is None else policy.max_tokens
-        return f"budget {policy.min_tokens}-{top}"
+        kind = "budget" if isinstance(policy, Budget) else f"adaptive every {policy.every}, agree {policy.agree},"
+        return f"{kind} {policy.min_tokens}-{top}"
     if isinstance(policy, (Filler, Pause)):
         return f"{type(policy).__name__.lower()} {policy.count}"
     if isinstance(policy, EntropyPause):

@@ -23,4 +23,7 @@ def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
     options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
     if not options:
         return None, fmt
+    if options.get("adaptive") or any(name.startswith("adaptive_") for name in options):
+        raise PonderError("adaptive thinking probes the answer and cuts it back out of the KV cache, which a "
+                          "logits processor cannot do: run it on ponder's own loop (ponder serve), or set max_think")
     return policies_for(thinking_from_options(options)), fmt
