@@ -93,8 +93,8 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=120)
     labels = [label for label, _, _ in rows]
     acc = [100 * c / n for _, c, n in rows]
-    low = [100 * (c / n - wilson(c, n)[0]) for _, c, n in rows]
-    high = [100 * (wilson(c, n)[1] - c / n) for _, c, n in rows]
+    low = [max(0.0, 100 * (c / n - wilson(c, n)[0])) for _, c, n in rows]  # rounding may put a bound past c/n
+    high = [max(0.0, 100 * (wilson(c, n)[1] - c / n)) for _, c, n in rows]
     colors = ["#4c72b0" if "no thinking" in label else "#dd8452" if "chain" in label else "#55a868" for label in labels]
     ax.bar(range(len(rows)), acc, yerr=[low, high], capsize=4, color=colors)
     ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)

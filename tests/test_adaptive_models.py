@@ -13,7 +13,7 @@ from ponder import Adaptive, Budget
 from ponder.cli import main
 from ponder.lab.tasks import get_task
 
-QUESTIONS = [item.question for item in get_task("tiny-addition").items(6, seed=3)]
+QUESTIONS = [item.question for item in get_task("tiny-multiplication").items(6, seed=3)]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_probes_leave_no_trace_on_llama_cpp_alone_or_batched(llama):
 
 
 def test_generate_adaptive_on_the_command_line(capsys):
-    assert main(["generate", "123+456", "--model", "ponder-tiny", "--adaptive", "--adaptive-every", "8",
+    assert main(["generate", "473*8", "--model", "ponder-tiny", "--adaptive", "--adaptive-every", "8",
                  "--adaptive-agree", "2", "--max-think", "48", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     usage = result["usage"]
@@ -75,7 +75,8 @@ def test_a_sweep_counts_probes_on_their_own_and_the_report_shows_them(swept, cap
     assert len(rows) == 6 * 5 and all(r["probe_tokens"] == 0 for r in rows if r["policy"] != "adaptive")
     assert all(r["thinking_tokens"] <= r["budget"] for r in adaptive)
     assert all(r["probe_tokens"] > 0 and r["probes"] >= 1 for r in adaptive if r["budget"] == 48)
-    assert all(r["probes"] == 0 for r in adaptive if r["budget"] == 8)  # it probes every 8: the cap comes first
+    # at 8 (a probe due every 8): one probe, where the model tries to end after its guess; then the cap
+    assert all(r["probes"] == 1 for r in adaptive if r["budget"] == 8)
     assert main(["report", str(swept)]) == 0
     assert "probes mean" in capsys.readouterr().out
 
@@ -90,9 +91,9 @@ def test_calibrated_efforts_drive_the_server(swept, tiny, capsys):
     with TestClient(create_app(settings, backend=tiny)) as client:
         info = client.get("/v1/ponder/info").json()
         asked = client.post("/v1/chat/completions", json={
-            "messages": [{"role": "user", "content": "123+456"}], "max_tokens": 120, "reasoning_effort": "max"})
+            "messages": [{"role": "user", "content": "473*8"}], "max_tokens": 120, "reasoning_effort": "max"})
         probed = client.post("/v1/chat/completions", json={
-            "messages": [{"role": "user", "content": "123+456"}], "max_tokens": 120,
+            "messages": [{"role": "user", "content": "473*8"}], "max_tokens": 120,
             "thinking": {"adaptive": {"every": 8, "agree": 2}, "max_tokens": 48}})
     assert info["efforts"] == str(swept / "efforts.json")
     assert info["reasoning_effort"]["max"]["setting"] == table["max"]["setting"]
