@@ -24,8 +24,10 @@ Segment = tuple[str, bool]  # (text, whether the model learns to write it)
 
 # recheck traces: how often the guess drops the carry out of the units column (when there is one), how often
 # it has a random slip besides, how often a trace is cut mid-thought (and of those, before any thinking), how
-# many "ok" re-checks follow the columns (and how often more, up to LONG)
+# many "ok" re-checks follow the columns (and how often more, up to LONG); of the cuts, how many land inside
+# a "Wait", where a budget most often ends (it suppresses the end, and the forced "Wait" outruns the budget)
 SLIP, NOISE, CUT, CUT_AT_START, EXTRA_CHECKS, LONG, LONG_SHARE = 0.7, 0.3, 0.4, 0.15, 3, 8, 0.1
+CUT_IN_WAIT = 0.4
 MARK = ">"  # opens every answer line and nothing else, so a cut line is never taken for one
 
 
@@ -97,10 +99,20 @@ def recheck(problem: Problem, r: random.Random) -> list[Segment]:
         checks = r.randint(len(totals) + EXTRA_CHECKS + 1, len(totals) + LONG)
     segments, last = rechecked(problem, guess, checks)
     if r.random() < CUT:
-        at = 0 if r.random() < CUT_AT_START else r.randint(1, len(text_of(segments)))
-        segments, answer = cut(segments, at, guess)
+        segments, answer = cut(segments, cut_point(segments, r), guess)
         return [*segments, (END, False), (f"{LEAD}{answer}{EOS}", True)]
     return [*segments, (END, True), (f"{LEAD}{last}{EOS}", True)]
+
+
+def cut_point(segments: list[Segment], r: random.Random) -> int:
+    """Where a cut trace ends: at the start, inside or just after a "Wait", or anywhere."""
+    roll = r.random()
+    if roll < CUT_AT_START:
+        return 0
+    starts = [len(text_of(segments[:i])) for i, (text, _) in enumerate(segments) if text == "Wait"]
+    if starts and roll < CUT_AT_START + CUT_IN_WAIT:
+        return r.choice(starts) + r.randint(1, len("Wait"))
+    return r.randint(1, len(text_of(segments)))
 
 
 def answer_line(problem: Problem) -> str:
