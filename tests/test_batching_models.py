@@ -92,3 +92,28 @@ def test_a_generate_inside_generate_many_on_the_same_model_is_refused(llama):
     with pytest.raises(ponder.PonderError, match="already generating on this model"):
         for _ in ponder.generate_many(jobs()[:2], model=llama, batch_size=1):
             ponder.generate("hi", model=llama, max_tokens=4)
+
+
+def test_transformers_rows_give_each_row_the_logits_it_gets_alone(tiny):
+    """Rows of different lengths in one pass, a rewind, a copied prompt and every position's logits: each row's
+    logits are those of the same tokens run alone (up to float sums in other shapes)."""
+    import numpy as np
+
+    def same(got, ids, every=False):
+        expected = tiny.prefill(list(ids), every)  # every: the rows of the ids a reused prefix left to evaluate
+        assert np.allclose(got, expected[-len(got):] if every else expected, atol=1e-4), ids
+
+    a, b, c = (tiny.prompt_ids(f"{q}\n<think>\n") for q in ("12*3", "407*8", "5*96"))
+    rows = tiny.open_rows(4)
+    first = rows.forward([(0, a), (2, b)])
+    same(first[0], a), same(first[1], b)
+    second = rows.forward([(2, [5, 6, 7]), (0, [9]), (1, c)])  # a forced run, one token, a new row
+    same(second[0], b + [5, 6, 7]), same(second[1], a + [9]), same(second[2], c)
+    rows.truncate(2, len(b) + 1)  # a rewind of one row: the others keep what they hold
+    third = rows.forward([(2, [8]), (0, [4, 4]), (1, [3])], every=[False, True, False])
+    same(third[0], b + [5, 8]), same(third[1], a + [9, 4, 4], every=True), same(third[2], c + [3])
+    rows.copy(1, 3, len(c))  # the n choices of one prompt: a copy of its cached prefill
+    rows.release(0)
+    fourth = rows.forward([(3, [6]), (0, b)])
+    same(fourth[0], c + [6]), same(fourth[1], b)
+    rows.close()

@@ -101,9 +101,14 @@ class TransformersBackend(CachedSequence):
         if self._cache is not None:
             self._cache.crop(n_keep)
 
-    def open_rows(self, capacity: int) -> "SlotRows":
-        """Rows for batched decoding: ``capacity`` sequences sharing one forward pass and one slot cache."""
-        return SlotRows(self, capacity)
+    def open_rows(self, capacity: int):
+        """Rows for batched decoding: ``capacity`` sequences sharing one forward pass, each in its own strip.
+
+        None for a model that takes no attention but its own (it then decodes one row at a time).
+        """
+        from .hf_rows import StripRows, use_row_attention
+
+        return StripRows(self, capacity) if use_row_attention(self.model) else None
 
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:
         """transformers' own greedy ``generate`` of ``n`` tokens (for baselines)."""
@@ -114,121 +119,6 @@ class TransformersBackend(CachedSequence):
             )
         self.cached, self._cache = [], None
         return out[0, len(ids):].tolist()
-
-
-class SlotCache:
-    """The K/V of many sequences in one buffer of slots, as llama.cpp keeps them.
-
-    Each slot has an owner row and a position. A forward pass writes its tokens
-    into free slots (the lowest first, so the buffer stays short) and every token
-    attends to the slots of its own row at or before its position: rows of any
-    length share one pass, and a rewind or a finished row only frees slots.
-    transformers calls ``update`` from each attention layer.
-    """
-
-    def __init__(self, torch) -> None:
-        self.torch = torch
-        self.keys: dict[int, object] = {}
-        self.values: dict[int, object] = {}
-        self.owner = np.full(64, -1, dtype=np.int64)
-        self.pos = np.zeros(64, dtype=np.int64)
-        self.high = 0  # slots from here on are free
-        self.slots = None  # where this pass's tokens go
-
-    def place(self, rows: np.ndarray, positions: np.ndarray):
-        """Claim slots for this pass's tokens; returns the attention mask (query token x slot)."""
-        self.slots = self.torch.from_numpy(self._claim(rows, positions))
-        owner, pos = self.owner[: self.high], self.pos[: self.high]
-        mask = (owner[None, :] == rows[:, None]) & (pos[None, :] <= positions[:, None])
-        return self.torch.from_numpy(mask)[None, None]
-
-    def _claim(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        free = np.flatnonzero(self.owner[: self.high] < 0)[: len(rows)]
-        extra = np.arange(self.high, self.high + len(rows) - len(free))
-        self.high += len(extra)
-        while self.high > len(self.owner):
-            self.owner = np.concatenate([self.owner, np.full(len(self.owner), -1)])
-            self.pos = np.concatenate([self.pos, np.zeros(len(self.pos), dtype=np.int64)])
-        slots = np.concatenate([free, extra])
-        self.owner[slots], self.pos[slots] = rows, positions
-        return slots
-
-    def _buffer(self, store: dict, layer_idx: int, like):
-        """The layer's buffer, grown to the slots there are (the new part zeros)."""
-        buffer = store.get(layer_idx)
-        if buffer is None or buffer.shape[2] < len(self.owner):
-            grown = like.new_zeros((*like.shape[:2], len(self.owner), like.shape[3]))
-            if buffer is not None:
-                grown[:, :, : buffer.shape[2]] = buffer
-            store[layer_idx] = buffer = grown
-        return buffer
-
-    def update(self, key, value, layer_idx: int, *args, **kwargs):
-        for store, new in ((self.keys, key), (self.values, value)):
-            self._buffer(store, layer_idx, new)[:, :, self.slots] = new
-        return self.keys[layer_idx][:, :, : self.high], self.values[layer_idx][:, :, : self.high]
-
-    def copy(self, source: int, row: int, n_tokens: int) -> None:
-        """Give ``row`` its own copy of the source row's first ``n_tokens`` keys and values."""
-        used = self.owner[: self.high]
-        old = np.flatnonzero((used == source) & (self.pos[: self.high] < n_tokens))
-        new = self.torch.from_numpy(self._claim(np.full(len(old), row), self.pos[old]))
-        with self.torch.inference_mode():  # the buffers were made in inference mode
-            for store in (self.keys, self.values):
-                for layer_idx, buffer in list(store.items()):
-                    buffer = self._buffer(store, layer_idx, buffer)
-                    buffer[:, :, new] = buffer[:, :, self.torch.from_numpy(old)]
-
-    def free(self, row: int, from_position: int = 0) -> None:
-        used = self.owner[: self.high]
-        used[(used == row) & (self.pos[: self.high] >= from_position)] = -1
-        while self.high and self.owner[self.high - 1] < 0:
-            self.high -= 1
-
-
-class SlotRows:
-    """``capacity`` sequences decoded together: all their new tokens in one flat forward pass."""
-
-    def __init__(self, backend: TransformersBackend, capacity: int) -> None:
-        self.torch, self.model, self.capacity = backend.torch, backend.model, capacity
-        self.cache = SlotCache(self.torch)
-        self.lengths = [0] * capacity
-
-    def forward(self, work, every=None) -> list[np.ndarray]:
-        """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
-        torch = self.torch
-        ids, rows, positions, kept, spans = [], [], [], [], []
-        for k, (row, new) in enumerate(work):
-            ids += new
-            rows += [row] * len(new)
-            positions += range(self.lengths[row], self.lengths[row] + len(new))
-            self.lengths[row] += len(new)
-            wanted = range(len(ids) - len(new), len(ids)) if every and every[k] else range(len(ids) - 1, len(ids))
-            spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
-            kept += wanted
-        mask = self.cache.place(np.array(rows), np.array(positions))
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions]),
-                             attention_mask=mask, past_key_values=self.cache, use_cache=True,
-                             logits_to_keep=torch.tensor(kept))
-        logits = out.logits[0].float().numpy()
-        return [logits[span] for span in spans]
-
-    def truncate(self, row: int, n_keep: int) -> None:
-        if n_keep < self.lengths[row]:
-            self.cache.free(row, n_keep)
-            self.lengths[row] = n_keep
-
-    def copy(self, source: int, row: int, n_tokens: int) -> None:
-        self.cache.copy(source, row, n_tokens)
-        self.lengths[row] = n_tokens
-
-    def release(self, row: int) -> None:
-        self.cache.free(row)
-        self.lengths[row] = 0
-
-    def close(self) -> None:
-        self.cache = SlotCache(self.torch)
 
 
 def gguf_to_folder(gguf_path: str, out: str, dtype: str = "float32") -> str:
