@@ -29,6 +29,7 @@ import numpy as np
 
 import ponder
 from ponder.api import prepare
+from ponder.decoding import drive
 from ponder.lab.metrics import summarise
 from ponder.lab.report import load_rows
 from ponder.lab.sweep import SweepConfig, run_sweep
@@ -52,15 +53,6 @@ def decoder_at(engine, question: str, thinking: int):
     while decoder.trace.thinking < thinking and decoder.trace.phase == "thinking":
         drive(engine, decoder.step())
     return decoder
-
-
-def drive(engine, steps):
-    try:
-        ids = next(steps)
-        while True:
-            ids = steps.send(engine.evaluate(ids))
-    except StopIteration as done:
-        return done.value
 
 
 def probe_passes(engine, decoder, forced: list[int], limit: int) -> list[list[int]]:

@@ -23,7 +23,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,18 +37,15 @@ from ponder.backends import default_model_path, physical_cores
 from ponder.batching import Batch, rows_for
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from health import free_port, wait_healthy  # noqa: E402
+
 THREADS = physical_cores()
 SLOTS = 8
 PROMPTS = [f"Chapter {i + 1}. The {s} of the old {t} began on a cold morning, when" for i, (s, t) in enumerate(
     (s, t) for s in ("story", "history", "journey", "legend") for t in ("harbor", "mill", "library", "bridge"))]
 TOKENS = 128
 CHAT = "/v1/chat/completions"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(port: int, path: str, body: dict | None = None) -> dict:
@@ -66,25 +62,12 @@ def call(port: int, path: str, body: dict | None = None) -> dict:
         conn.close()
 
 
-def wait_healthy(port: int, proc: subprocess.Popen, name: str) -> None:
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with {proc.returncode}")
-        try:
-            call(port, "/health")
-            return
-        except (OSError, RuntimeError):
-            time.sleep(0.3)
-    raise SystemExit(f"{name} did not start")
-
-
 def start_ponder(model: str | None, *extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     args = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--threads", str(THREADS),
             "--batch-size", str(SLOTS), "--max-queue", "64", *(["--model", model] if model else []), *extra]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_healthy(port, proc, "ponder serve")
+    wait_healthy(f"http://127.0.0.1:{port}", proc, "ponder serve", 300)
     return proc, port
 
 
@@ -95,7 +78,7 @@ def start_llama_server() -> tuple[subprocess.Popen, int]:
     args = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-t", str(THREADS),
             "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * 1024), "--no-warmup"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_healthy(port, proc, "llama-server")
+    wait_healthy(f"http://127.0.0.1:{port}", proc, "llama-server", 300)
     return proc, port
 
 

@@ -20,14 +20,17 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import ponder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from health import free_port, wait_healthy  # noqa: E402
 
 QUESTION = "A farmer has 3 pens with 4 sheep in each pen. How many sheep are there?"
 THINK = 48  # thinking tokens, min = max: every request does the same work
@@ -39,25 +42,11 @@ BODY = {"model": "ponder", "messages": [{"role": "user", "content": QUESTION}], 
         "thinking": {"min_tokens": THINK, "max_tokens": THINK}}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--max-queue", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            status, _ = call(port, "GET", "/health")
-            if status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("ponder serve did not start")
+    wait_healthy(f"http://127.0.0.1:{port}", proc, "ponder serve", 120)
+    return proc
 
 
 def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:

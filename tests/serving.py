@@ -9,33 +9,18 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
 
 import pytest
+from health import free_port, healthy, wait_healthy  # noqa: F401 (free_port: for the tests)
 
 PRICE_INPUT, PRICE_OUTPUT = 0.1, 0.4  # dollars per million tokens
 LIMITS = {"max_tokens": 1024, "max_prompt_tokens": 512, "max_body_bytes": 65536, "max_queue": 40}
 QUESTION = "What is 12 + 30?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as res:
-            return res.status == 200
-    except OSError:
-        return False
 
 
 @dataclass
@@ -71,15 +56,7 @@ def start(*args: str, env: dict | None = None, key: str | None = None) -> Served
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while not healthy(url):
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"ponder serve exited with {process.returncode}: {log.read()}")
-        if time.time() > deadline:
-            process.kill()
-            raise RuntimeError("ponder serve did not answer /health within 180 s")
-        time.sleep(0.2)
+    wait_healthy(url, process, "ponder serve", log=log)
     return Served(url, process, key)
 
 

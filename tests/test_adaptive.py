@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import ponder
 from ponder import Adaptive, Budget, EntropyPause, Filler, Pause, PonderError, Prefix
 from ponder.api import prepare
+from ponder.decoding import drive
 from ponder.formats import get_format
 from ponder.markers import ModelVocab
 from ponder.policies import Continue, Force, Part, Probe, ProbeAnswer, View
@@ -158,16 +159,6 @@ def decoder_after(model, steps: int):
         drive(model, decoder.step())
         decoder.score_next()
     return decoder
-
-
-def drive(model, steps):
-    """Run a decoder coroutine on the backend alone."""
-    try:
-        ids = next(steps)
-        while True:
-            ids = steps.send(model.evaluate(ids))
-    except StopIteration as done:
-        return done.value
 
 
 @PROPS

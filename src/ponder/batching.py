@@ -83,9 +83,8 @@ class SerialRows:
 def rows_for(backend, capacity: int) -> Rows:
     """The backend's batched rows, or one serial row where it cannot batch (or one row is asked for)."""
     opener = getattr(backend, "open_rows", None)
-    if opener is None or capacity <= 1:
-        return SerialRows(backend)
-    return opener(capacity)
+    rows = opener(capacity) if opener is not None and capacity > 1 else None
+    return SerialRows(backend) if rows is None else rows
 
 
 @dataclass(eq=False)
@@ -126,11 +125,11 @@ class Batch:
         decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
         first, prompt = next(steps), tuple(prompt_ids)  # the prompt, to evaluate (every flag set for it)
-        leader = next((r for r in self.running if r.prompt == prompt and r.leader is None
-                       and r.pending is not None and tuple(r.pending) == prompt
-                       and r.decoder.every == decoder.every), None)
-        if not hasattr(self.rows, "copy"):
-            leader = None
+        leader = None
+        if hasattr(self.rows, "copy"):  # rows that cannot copy a cache evaluate every prompt themselves
+            leader = next((r for r in self.running if r.prompt == prompt and r.leader is None
+                           and r.pending is not None and tuple(r.pending) == prompt
+                           and r.decoder.every == decoder.every), None)
         self.running.append(Running(decoder, steps, row, first, done, prompt, leader))
 
     def round(self) -> None:

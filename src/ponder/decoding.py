@@ -25,7 +25,7 @@ import numpy as np
 from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, ModelVocab, StopStrings
-from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Injection, Probe, View
+from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Probe, View
 from .probing import run_probe
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
@@ -33,6 +33,23 @@ from .text import PhaseStreamer
 
 OnText = Callable[[str, str], None]  # (phase, text delta)
 Steps = Generator[list[int], np.ndarray, "Trace"]  # yields ids to evaluate, receives the logits after them
+
+
+def drive(backend, steps: Steps, fresh: bool = False, every: Callable[[], bool] = lambda: False):
+    """Run a coroutine of forward passes (a decoder's steps, one step, a probe) on the backend alone.
+
+    One pass per request; returns what the coroutine returns. ``fresh``: the first pass starts a
+    new sequence (a prefill). ``every`` is asked before each pass whether it returns every
+    position's logits.
+    """
+    try:
+        ids = next(steps)
+        logits = backend.prefill(ids, every()) if fresh else backend.evaluate(ids, every())
+        while True:
+            ids = steps.send(logits)
+            logits = backend.evaluate(ids, every())
+    except StopIteration as done:
+        return done.value
 
 
 @dataclass
@@ -69,14 +86,7 @@ class Decoder:
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
         """The whole generation on the backend alone: its prefill, then one forward pass per request."""
-        steps = self.steps(prompt_ids)
-        logits = self.backend.prefill(next(steps), self.every)
-        while True:
-            try:
-                ids = steps.send(logits)
-            except StopIteration as done:
-                return done.value
-            logits = self.backend.evaluate(ids, self.every)
+        return drive(self.backend, self.steps(prompt_ids), fresh=True, every=lambda: self.every)
 
     def steps(self, prompt_ids: Sequence[int]) -> Steps:
         """The generation as a coroutine: yields the prompt, then whatever needs evaluating; returns the trace."""

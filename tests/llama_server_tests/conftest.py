@@ -5,21 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
-import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from health import free_port, wait_healthy
 
 pytest.register_assert_rewrite("remote_checks")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -37,7 +28,7 @@ def llama_server(*args: str):
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process, log)
+        wait_healthy(url, process, "llama-server", 120, log)
         yield url + "/v1"
     finally:
         process.terminate()
@@ -47,22 +38,6 @@ def llama_server(*args: str):
             process.kill()
             process.wait()
         log.close()
-
-
-def wait_healthy(url: str, process: subprocess.Popen, log, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"llama-server exited with {process.returncode}:\n{log.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as res:
-                if res.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"llama-server at {url} was not healthy after {timeout} s")
 
 
 @pytest.fixture(scope="session")

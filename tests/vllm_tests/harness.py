@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from health import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -103,12 +102,6 @@ def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] =
         return json.loads(out.read_text())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def vllm_server(plugin: bool, log: str | None = None, model: str | None = None, name: str = "smollm2"):
     """vLLM's OpenAI server on a free port; yields its API base. With ``plugin``: --logits-processors."""
@@ -123,26 +116,11 @@ def vllm_server(plugin: bool, log: str | None = None, model: str | None = None, 
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, process)
+        wait_healthy(url, process, "the vLLM server", 300)
         yield url + "/v1"
     finally:
         stop(process)
         out.close()
-
-
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the vLLM server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as res:
-                if res.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the vLLM server at {url} was not healthy after {timeout} s")
 
 
 def stop(process: subprocess.Popen) -> None:
