@@ -9,7 +9,7 @@ import pytest
 
 from ponder.lab.tasks import get_task
 from ponder.lab.train.problems import Addition, Multiplication, VectorThreeSum, draw, held_out
-from ponder.lab.train.trainer import TrainConfig, pool_rows
+from ponder.lab.train.trainer import TrainConfig, step_rows
 from ponder.lab.train.traces import END, EOS, answer_line, completion, full_check, rechecked, text_of
 from ponder.lab.train.vocab import TOKENS
 
@@ -27,7 +27,7 @@ def test_no_evaluation_item_appears_in_training_batches(sweep_task, train_task, 
     evaluation = {item.question for seed in (0, 1, 7) for item in get_task(sweep_task).items(200, seed)}
     assert all(held_out(q) for q in evaluation)
     config = TrainConfig(task=train_task, format=fmt)
-    trained = {question_of(ids) for pool in range(30) for ids, _ in pool_rows(config, pool)}  # 7,680 problems
+    trained = {question_of(ids) for step in range(120) for ids, _ in step_rows(config, step)}  # 7,680 problems
     assert len(trained) > 500 and not evaluation & trained
 
 

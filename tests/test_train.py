@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -99,3 +98,31 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_refuses_another_model(tmp_
     assert result.usage.thinking_tokens <= 5 and result.prompt == "12+34\n<think>\n"
     other = ponder_cli("lab", "train", "--task", "3sum", "--steps", "2", "--out", str(out))
     assert other.returncode == 2 and "holds another model" in other.stderr
+
+
+def test_packed_traces_give_the_loss_and_the_gradients_of_one_row_each():
+    """Packing only saves padding: each trace keeps its positions and sees itself alone."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from ponder.lab.train.packing import bins, pack
+    from ponder.lab.train.trainer import TrainConfig, model_config, step_rows
+    from ponder.lab.train.vocab import IDS
+
+    cfg = TrainConfig(task="multiplication", format="recheck", difficulty=3, batch=24)
+    rows = step_rows(cfg, 0)
+    assert len(bins(rows)) < len(rows)  # something was packed
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(model_config(cfg, 512))
+    width = max(len(ids) for ids, _ in rows)
+    padded = {"input_ids": torch.tensor([x + [IDS["<pad>"]] * (width - len(x)) for x, _ in rows]),
+              "labels": torch.tensor([y + [-100] * (width - len(y)) for _, y in rows])}
+    losses, grads = [], []
+    for inputs in (padded, pack(rows, IDS["<pad>"])):
+        model.zero_grad()
+        loss = model(**inputs).loss
+        loss.backward()
+        losses.append(loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert abs(losses[0] - losses[1]) < 1e-5
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)

@@ -14,10 +14,10 @@ import os
 import random
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from ...errors import PonderError
+from .packing import pack
 from .problems import COLUMN_TASKS, draw, make_task
 from .traces import check_format, completion, prompt
 from .vocab import IDS, TOKENS, encode, hf_tokenizer
@@ -70,19 +70,17 @@ def model_config(cfg: TrainConfig, max_len: int):
     )
 
 
-POOL = 4  # batches drawn together and split by length, so that a batch pads little
-
-
-@lru_cache(maxsize=2)
-def pool_rows(cfg: TrainConfig, index: int) -> tuple[tuple[list[int], list[int]], ...]:
-    """POOL batches of (ids, labels) rows, shortest first; labels are -100 where nothing is learned.
+def step_rows(cfg: TrainConfig, step: int) -> list[tuple[list[int], list[int]]]:
+    """The (ids, labels) rows of one step's batch; labels are -100 where nothing is learned.
 
     Problems come from the training split only: no evaluation item is ever trained on.
+    A batch mixes lengths as they come (batches of like lengths train worse); packing
+    keeps the padding small.
     """
     task = make_task(cfg.task, cfg.difficulty)
-    r = random.Random(f"{cfg.seed}:{index}")
+    r = random.Random(f"{cfg.seed}:{step}")
     rows = []
-    for _ in range(POOL * cfg.batch):
+    for _ in range(cfg.batch):
         problem = draw(task, r)
         ids = encode(prompt(problem))
         labels = [-100] * len(ids)
@@ -91,24 +89,16 @@ def pool_rows(cfg: TrainConfig, index: int) -> tuple[tuple[list[int], list[int]]
             ids += piece
             labels += piece if learned else [-100] * len(piece)
         rows.append((ids, labels))
-    return tuple(sorted(rows, key=lambda row: len(row[0])))
+    return rows
 
 
-def batch_for(cfg: TrainConfig, step: int):
-    """(input ids, labels) tensors for one step: a length-sorted slice of its pool, padded right."""
-    import torch
-
-    start = (step % POOL) * cfg.batch
-    rows = pool_rows(cfg, step // POOL)[start: start + cfg.batch]
-    width = max(len(ids) for ids, _ in rows)
-    pad = IDS["<pad>"]
-    ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in rows])
-    labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in rows])
-    return ids, labels
+def batch_for(cfg: TrainConfig, step: int) -> dict:
+    """The model's inputs for one step: its rows packed into as few as they fit."""
+    return pack(step_rows(cfg, step), IDS["<pad>"])
 
 
 def max_length(cfg: TrainConfig) -> int:
-    longest = max(len(ids) for ids, _ in pool_rows(cfg, 0))
+    longest = max(len(ids) for step in range(4) for ids, _ in step_rows(cfg, step))
     return 2 * longest + 64  # room for injected waits and long budgets at test time
 
 
@@ -171,13 +161,13 @@ def train(cfg: TrainConfig, out: str | os.PathLike, progress: bool = True) -> di
         for step in range(start, cfg.steps):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(cfg, step)
-            ids, labels = batch_for(cfg, step)
-            loss = model(input_ids=ids, labels=labels).loss
+            inputs = batch_for(cfg, step)
+            loss = model(**inputs).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            loss_value, tokens = loss.item(), tokens + ids.numel()
+            loss_value, tokens = loss.item(), tokens + inputs["input_ids"].numel()
             bar.set_postfix(loss=f"{loss_value:.3f}")
             bar.update()
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
