@@ -64,7 +64,7 @@ def swept(tmp_path_factory):
     from ponder.lab.sweep import SweepConfig, run_sweep
 
     out = tmp_path_factory.mktemp("adaptive") / "run"
-    config = SweepConfig(policies=("adaptive", "cap", "no_thinking"), budgets=(8, 48), n=6)
+    config = SweepConfig(policies=("adaptive", "budget", "no_thinking"), budgets=(8, 48), n=6)
     run_sweep(config, out, progress=False)
     return out
 
