@@ -44,27 +44,80 @@ def row_attention(module, query, key, value, attention_mask, scaling=None, dropo
 
 
 @dataclass(frozen=True)
-class Layout:
-    """Where each new token of a pass sits: its row, its column on the grid, its position in its row."""
+class Grid:
+    """Some of a pass's queries laid out as (row, column), with what each may see: one SDPA call."""
 
-    rows: object  # LongTensor (tokens,)
-    columns: object
-    positions: object
-    mask: object  # BoolTensor (grid rows, 1, grid columns, key length): what each query may attend to
+    tokens: object  # LongTensor: which of the pass's new tokens sit on this grid
+    rows: object  # each one's grid row
+    columns: object  # and grid column
+    strips: object  # the cache row of each grid row; None: grid row i is cache row i (a view, no copy)
+    mask: object  # BoolTensor (grid rows, 1, grid columns, key length): True where a query may look
 
-    def attend(self, query, key, value, scaling):
-        """query (1, heads, tokens, dim); key and value the strips (capacity, kv heads, slots, dim)."""
+    def attend(self, query, key, value, scaling, out) -> None:
+        """Fill ``out`` (tokens, heads, dim) for this grid's tokens; query (1, heads, tokens, dim)."""
         import torch
 
         width, _, depth, length = self.mask.shape
         grid = query.new_zeros((width, query.shape[1], depth, query.shape[3]))
-        grid[self.rows, :, self.columns] = query[0].transpose(0, 1)
-        keys, values = key[:width, :, :length], value[:width, :, :length]
-        groups = query.shape[1] // key.shape[1]
-        if groups > 1:  # grouped-query attention: each key head serves several query heads
-            keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
-        out = torch.nn.functional.scaled_dot_product_attention(grid, keys, values, attn_mask=self.mask, scale=scaling)
-        return out[self.rows, :, self.columns][None]  # (1, tokens, heads, dim), as transformers' hooks return
+        grid[self.rows, :, self.columns] = query[0, :, self.tokens].transpose(0, 1)
+        if self.strips is None:
+            keys, values = key[:width, :, :length], value[:width, :, :length]
+        else:
+            keys, values = key[self.strips, :, :length], value[self.strips, :, :length]
+        found = torch.nn.functional.scaled_dot_product_attention(
+            grid, keys, values, attn_mask=self.mask, scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
+        out[self.tokens] = found[self.rows, :, self.columns]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A pass's new tokens: each one's cache row and position, and the grids their attention runs on.
+
+    Rows with one new token (most rows, most rounds) share a grid one column deep over the
+    first rows of the cache, read in place; rows with more (a prompt, a forced run) get a grid
+    of their own, so one long run does not make every row's grid deep.
+    """
+
+    rows: object  # LongTensor (tokens,)
+    positions: object
+    grids: tuple[Grid, ...]
+    length: int  # key slots the pass reaches
+
+    def attend(self, query, key, value, scaling):
+        """query (1, heads, tokens, dim); key and value the strips (capacity, kv heads, slots, dim)."""
+        out = query.new_empty((query.shape[2], query.shape[1], query.shape[3]))
+        for grid in self.grids:
+            grid.attend(query, key, value, scaling, out)
+        return out[None]  # (1, tokens, heads, dim), as transformers' hooks return
+
+
+def layout(work, starts: list[int]) -> Layout:
+    """The layout of a pass: ``work`` the (row, ids) items, ``starts`` each row's length before it."""
+    import torch
+
+    rows, positions, single, runs = [], [], [], []
+    for row, new in work:
+        (single if len(new) == 1 else runs).append((row, len(rows), len(new)))
+        rows += [row] * len(new)
+        positions += range(starts[row], starts[row] + len(new))
+    length = max(positions) + 1
+    grids = []
+    if single:
+        at = torch.tensor([row for row, _, _ in single])
+        seen = torch.zeros(int(at.max()) + 1, dtype=torch.long)  # a grid row without a query sees slot 0
+        seen[at] = torch.tensor([positions[first] for _, first, _ in single])
+        mask = torch.arange(length)[None, :] <= seen[:, None]
+        grids.append(Grid(torch.tensor([first for _, first, _ in single]), at, torch.zeros_like(at), None,
+                          mask[:, None, None, :]))
+    if runs:
+        depth = max(n for _, _, n in runs)
+        last = torch.tensor([starts[row] for row, _, _ in runs])[:, None] + torch.arange(depth)
+        mask = torch.arange(max(starts[row] + n for row, _, n in runs))[None, None, :] <= last[:, :, None]
+        grids.append(Grid(torch.tensor([first + j for _, first, n in runs for j in range(n)]),
+                          torch.tensor([g for g, (_, _, n) in enumerate(runs) for _ in range(n)]),
+                          torch.tensor([j for _, _, n in runs for j in range(n)]),
+                          torch.tensor([row for row, _, _ in runs]), mask[:, None]))
+    return Layout(torch.tensor(rows), torch.tensor(positions), tuple(grids), length)
 
 
 class StripCache:
@@ -79,7 +132,7 @@ class StripCache:
     def update(self, key, value, layer_idx: int, *args, **kwargs):
         layout = self.layout
         for store, new in ((self.keys, key), (self.values, value)):
-            strips = self._strips(store, layer_idx, new, layout.mask.shape[-1])
+            strips = self._strips(store, layer_idx, new, layout.length)
             strips[layout.rows, :, layout.positions] = new[0].transpose(0, 1)
         return self.keys[layer_idx], self.values[layer_idx]
 
@@ -111,28 +164,19 @@ class StripRows:
     def forward(self, work, every=None) -> list:
         """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
         torch = self.torch
-        ids, rows, columns, kept, spans = [], [], [], [], []
+        ids, kept, spans = [], [], []
         starts = list(self.lengths)
         for k, (row, new) in enumerate(work):
             ids += new
-            rows += [row] * len(new)
-            columns += range(len(new))
             self.lengths[row] += len(new)
             wanted = range(len(ids) - len(new), len(ids)) if every and every[k] else range(len(ids) - 1, len(ids))
             spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
             kept += wanted
-        rows_t, columns_t = torch.tensor(rows), torch.tensor(columns)
-        width, depth = int(rows_t.max()) + 1, int(columns_t.max()) + 1
-        start_t = torch.tensor(starts[:width])
-        positions = start_t[rows_t] + columns_t
-        # a query at column t of row b sees that row's slots up to start_b + t (never none: slot 0 is always seen)
-        last = start_t[:, None] + torch.arange(depth)  # the last slot each grid query may see
-        mask = torch.arange(int(positions.max()) + 1)[None, None, :] <= last[:, :, None]
-        self.cache.layout = Layout(rows_t, columns_t, positions, mask[:, None])
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids]), position_ids=positions[None], attention_mask=mask[:, None],
-                             past_key_values=self.cache, use_cache=True, logits_to_keep=torch.tensor(kept),
-                             rows_layout=self.cache.layout)
+        self.cache.layout = plan = layout(work, starts)
+        with torch.inference_mode():  # a 4D mask goes to the attention as it is: the layout holds the real ones
+            out = self.model(input_ids=torch.tensor([ids]), position_ids=plan.positions[None],
+                             attention_mask=torch.ones((1, 1, 1, 1), dtype=torch.bool), past_key_values=self.cache,
+                             use_cache=True, logits_to_keep=torch.tensor(kept), rows_layout=plan)
         self.cache.layout = None
         logits = out.logits[0].float().numpy()
         return [logits[span] for span in spans]

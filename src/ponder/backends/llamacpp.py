@@ -26,7 +26,9 @@ class LlamaCppBackend(CachedSequence):
         # make a prefill dozens of times slower as soon as another process is busy.
         threads = threads or physical_cores()
         try:
-            self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+            # flash attention as llama.cpp's own server has it by default (about 10 % a token here, more batched)
+            self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
+                             verbose=False)
         except (ValueError, RuntimeError) as err:
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp
