@@ -157,7 +157,7 @@ def figure_tiny_server() -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def figure_loop(rows: int = 64, repeats: int = 3) -> float:
+def figure_loop(rows: int = 64, repeats: int = 9) -> float:
     """Figure 5: controlled batched decoding against a plain batched loop feeding the same tokens."""
     from ponder.lab.tasks import get_task
 

@@ -11,7 +11,7 @@ from .batching import Batch, rows_for
 from .decoding import Decoder, OnText
 from .errors import PonderError
 from .formats import ThinkFormat, get_format
-from .markers import ModelVocab
+from .markers import model_vocab
 from .policies import NoThinking, Policy, chain
 from .result import Result, build_result
 from .sampling import Sampling
@@ -233,7 +233,7 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
     think = not continuation and not thinking_closed(text, fmt)
-    decoder = Decoder(engine, ModelVocab(engine, fmt), policies_for(thinking),
+    decoder = Decoder(engine, model_vocab(engine, fmt), policies_for(thinking),
                       Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
                       think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs)
     return Generation(text, prompt_ids, decoder, fmt.end)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from .backends.base import Backend
 from .formats import ThinkFormat
@@ -24,6 +25,17 @@ class ModelVocab:
 
     def _encode(self, text: str) -> tuple[int, ...]:
         return tuple(self.backend.tokenize(text))
+
+
+_VOCABS: "WeakKeyDictionary[Backend, dict[ThinkFormat, ModelVocab]]" = WeakKeyDictionary()
+
+
+def model_vocab(backend: Backend, fmt: ThinkFormat) -> ModelVocab:
+    """The backend's vocabulary under ``fmt``, made once for all its generations (a batch makes many)."""
+    made = _VOCABS.setdefault(backend, {})
+    if fmt not in made:
+        made[fmt] = ModelVocab(backend, fmt)
+    return made[fmt]
 
 
 class EndDetector:

@@ -47,7 +47,14 @@ def entropy_stats(logits: np.ndarray) -> tuple[float, float]:
 class Sampler:
     def __init__(self, settings: Sampling) -> None:
         self.settings = settings
-        self.rng = np.random.default_rng(settings.seed)
+        self._rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """Made at the first draw: a greedy generation, the common case in a batch, never pays for one."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.settings.seed)
+        return self._rng
 
     def choose(self, logits: np.ndarray, banned: frozenset[int] = frozenset()) -> int:
         if banned:
