@@ -99,7 +99,9 @@ class TransformersBackend(CachedSequence):
 
     def _drop(self, n_keep: int) -> None:
         if self._cache is not None:
-            self._cache.crop(n_keep)
+            extra = self._cache.get_seq_length() - n_keep
+            if extra > 0:
+                self._cache.crop(-extra)  # a negative count removes that many (a positive size is deprecated)
 
     def open_rows(self, capacity: int):
         """Rows for batched decoding: ``capacity`` sequences sharing one forward pass, each in its own strip.
