@@ -85,7 +85,7 @@ def direct_logprobs(backend, ids: list[int], one_by_one_from: int | None = None)
     if backend.name == "llama.cpp":
         from llama_cpp import Llama
 
-        llm = Llama(backend.path, n_ctx=512, logits_all=True, verbose=False)
+        llm = Llama(backend.path, n_ctx=512, logits_all=True, flash_attn=True, verbose=False)  # as the backend
         split = len(ids) if one_by_one_from is None else one_by_one_from
         llm.eval(ids[:split])
         for token in ids[split:]:

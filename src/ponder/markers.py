@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from weakref import WeakKeyDictionary
 
 from .backends.base import Backend
 from .formats import ThinkFormat
@@ -27,12 +26,19 @@ class ModelVocab:
         return tuple(self.backend.tokenize(text))
 
 
-_VOCABS: "WeakKeyDictionary[Backend, dict[ThinkFormat, ModelVocab]]" = WeakKeyDictionary()
-
-
 def model_vocab(backend: Backend, fmt: ThinkFormat) -> ModelVocab:
-    """The backend's vocabulary under ``fmt``, made once for all its generations (a batch makes many)."""
-    made = _VOCABS.setdefault(backend, {})
+    """The backend's vocabulary under ``fmt``, made once for all its generations (a batch makes many).
+
+    Kept on the backend, so it lives as long as the backend does; a backend that takes no new
+    attribute gets a fresh one each time.
+    """
+    made = getattr(backend, "_ponder_vocabs", None)
+    if made is None:
+        made = {}
+        try:
+            backend._ponder_vocabs = made
+        except AttributeError:
+            return ModelVocab(backend, fmt)
     if fmt not in made:
         made[fmt] = ModelVocab(backend, fmt)
     return made[fmt]
