@@ -104,3 +104,16 @@ def test_generations_of_one_prompt_share_its_prefill():
     together = dict(ponder.generate_many(jobs, model=model, batch_size=4))
     assert all(same(together[i], alone[i]) for i in range(4))
     assert model.rows.passes[0] == [0] and model.rows.copies == 3  # one prefill, three copies of it
+
+
+def test_a_running_row_whose_next_token_spells_a_new_prompt_is_not_taken_for_its_prefill():
+    """A one-token prompt joins while an older row of that prompt waits on that very token: the new row must
+    evaluate (or copy) the prompt, not take the older row's logits (seed 5 did, before rows knew their prefill
+    was done)."""
+    jobs = [dict(prompt="1", raw_prompt=True, thinking=None, max_tokens=m, temperature=0.0, seed=0)
+            for m in (3, 9, 5, 12, 7, 4, 10, 6, 8, 11)]
+    for seed in range(8):
+        model = CountingModel(seed=seed, bias=2.0, native=True)
+        alone = [ponder.generate(model=model, **job) for job in jobs]
+        together = dict(ponder.generate_many(jobs, model=model, batch_size=3))
+        assert all(same(together[i], alone[i]) for i in range(len(jobs))), seed

@@ -98,6 +98,7 @@ class Running:
     done: Callable[[Trace | None, BaseException | None], None]
     prompt: tuple[int, ...] = ()
     leader: "Running | None" = None  # a row with the same prompt whose prefill this one will share
+    prefilled: bool = False  # its prompt has been evaluated (or copied): it can no longer lead
 
 
 @dataclass
@@ -127,9 +128,8 @@ class Batch:
         first, prompt = next(steps), tuple(prompt_ids)  # the prompt, to evaluate (every flag set for it)
         leader = None
         if hasattr(self.rows, "copy"):  # rows that cannot copy a cache evaluate every prompt themselves
-            leader = next((r for r in self.running if r.prompt == prompt and r.leader is None
-                           and r.pending is not None and tuple(r.pending) == prompt
-                           and r.decoder.every == decoder.every), None)
+            leader = next((r for r in self.running if r.prompt == prompt and not r.prefilled
+                           and r.leader is None and r.decoder.every == decoder.every), None)
         self.running.append(Running(decoder, steps, row, first, done, prompt, leader))
 
     def round(self) -> None:
@@ -148,6 +148,7 @@ class Batch:
                 given[id(run)], run.leader = given[id(run.leader)].copy(), None
         still = []
         for run in self.running:
+            run.prefilled = True
             try:
                 run.pending = run.steps.send(given[id(run)])
                 still.append(run)
