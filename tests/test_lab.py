@@ -116,3 +116,15 @@ def test_missing_field_and_unknown_task_say_what_to_do(tmp_path):
         get_task("trivia")
     with pytest.raises(PonderError, match="pass an existing JSONL file"):
         get_task("gsm8k:/no/such.jsonl").items(1, 0)
+
+
+def test_error_bars_are_never_negative_where_every_answer_is_right():
+    """wilson(60, 60)'s upper bound rounds below 1.0; matplotlib refuses a negative error bar."""
+    from types import SimpleNamespace
+
+    from ponder.lab.report import error_bars
+
+    low, high = wilson(60, 60)
+    assert high < 1.0  # the rounding this guards against
+    bars = error_bars([SimpleNamespace(accuracy=1.0, ci_low=low, ci_high=high)])
+    assert min(bars[0] + bars[1]) >= 0.0 and bars[0][0] > 0

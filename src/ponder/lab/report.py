@@ -88,6 +88,12 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def error_bars(group) -> list[list[float]]:
+    """The 95 % interval around each accuracy, in points; never negative (rounding can put a bound past it)."""
+    return [[max(0.0, 100 * (s.accuracy - s.ci_low)) for s in group],
+            [max(0.0, 100 * (s.ci_high - s.accuracy)) for s in group]]
+
+
 def plot_accuracy(report: Report, path: Path) -> None:
     """Accuracy against mean thinking tokens (probes included), one line per method, 95% intervals as bars.
 
@@ -106,9 +112,7 @@ def plot_accuracy(report: Report, path: Path) -> None:
         group = sorted(group, key=lambda s: s.spent_mean)
         x = [s.spent_mean for s in group]
         y = [100 * s.accuracy for s in group]
-        err = [[max(0.0, 100 * (s.accuracy - s.ci_low)) for s in group],
-               [max(0.0, 100 * (s.ci_high - s.accuracy)) for s in group]]
-        ax.errorbar(x, y, yerr=err, marker=marker, markersize=7, capsize=3, linewidth=1.6, alpha=0.85,
+        ax.errorbar(x, y, yerr=error_bars(group), marker=marker, markersize=7, capsize=3, linewidth=1.6, alpha=0.85,
                     label=policy, linestyle="-" if len(group) > 1 and policy != "adaptive" else "none")
     ax.set_xscale("symlog", linthresh=8)  # log scale that still shows 0 thinking tokens
     top = max([s.spent_mean for s in report.settings] + [1])
@@ -139,8 +143,7 @@ def plot_waits(report: Report, path: Path) -> bool:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
     x, y = [s.budget for s in group], [100 * s.accuracy for s in group]
-    err = [[100 * (s.accuracy - s.ci_low) for s in group], [100 * (s.ci_high - s.accuracy) for s in group]]
-    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, linewidth=1.6)
+    ax.errorbar(x, y, yerr=error_bars(group), marker="o", capsize=3, linewidth=1.6)
     for s in group:
         ax.annotate(f"{s.thinking_mean:.0f} tok", (s.budget, 100 * s.accuracy), textcoords="offset points",
                     xytext=(0, -16), ha="center", fontsize=7, color="#555")
