@@ -26,7 +26,8 @@ class LlamaCppBackend(CachedSequence):
         # make a prefill dozens of times slower as soon as another process is busy.
         threads = threads or physical_cores()
         try:
-            # flash attention as llama.cpp's own server has it by default (about 10 % a token here, more batched)
+            # flash attention, as llama.cpp's own server has it by default (measured here: 99 -> 106 tokens/s for
+            # one sequence, 141 -> 194 for 8 in one context)
             self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
                              verbose=False)
         except (ValueError, RuntimeError) as err:
