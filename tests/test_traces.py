@@ -87,11 +87,17 @@ def test_a_full_check_is_the_guess_and_every_column():
 
 
 def test_vector_three_sum_is_balanced_with_near_misses_and_its_steps_find_the_triple():
-    task, r, yes = VectorThreeSum(6, 2), random.Random(4), 0
+    task, r, yes = VectorThreeSum(5, 2, 5), random.Random(4), 0
     for _ in range(300):
         problem = task.sample(r)
-        vectors = [tuple(map(int, v)) for v in problem.question.split()]
-        assert len(vectors) == 6 and task.found(vectors) == (problem.answer == "yes")
-        assert len(problem.steps) == 15 and (problem.answer == "yes") == any("y" in s for s in problem.steps)
+        labelled = problem.question.split()
+        assert [v[0] for v in labelled] == list("ABCDE")
+        vectors = [tuple(map(int, v[1:])) for v in labelled]
+        assert task.found(vectors) == (problem.answer == "yes")
+        assert len(problem.steps) == 10 and (problem.answer == "yes") == any(s.endswith("y") for s in problem.steps)
+        first = problem.steps[0]  # A, B and C copied, then their sums, and whether both are 0 mod 5
+        totals = [sum(v[d] for v in vectors[:3]) for d in range(2)]
+        zero = "y" if all(t % 5 == 0 for t in totals) else "n"
+        assert first == "".join(labelled[:3]) + "=" + "".join(f"{t:02d}" for t in totals) + zero
         yes += problem.answer == "yes"
     assert 120 < yes < 180

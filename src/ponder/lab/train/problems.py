@@ -16,6 +16,7 @@ from itertools import combinations
 from ...errors import PonderError
 
 HELD_OUT = 10  # one question in HELD_OUT belongs to the held-out split
+LABELS = "ABCDEFGHIJ"  # the names of 3SUM's vectors
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,22 @@ class ThreeSum:
 
 @dataclass(frozen=True)
 class VectorThreeSum:
-    """Do three of ``n`` vectors of ``dim`` digits sum to zero mod 10 in every coordinate (arXiv 2404.15758)?
+    """Do three of ``n`` labelled vectors of ``dim`` digits sum to zero mod ``mod`` in every coordinate?
 
-    As in the paper, half the problems hold such a triple and the others are near
-    misses: a true triple with one coordinate changed, so no shortcut tells them
-    apart. The steps are the paper's parallelizable chain of thought: for every
-    pair (i, j) in a fixed order, the vector that would complete it and whether a
-    later vector is that one ("y") or not ("n"). A step depends on its position
-    only, never on the steps before it, which is what lets filler stand in for it.
+    After arXiv 2404.15758. As in the paper, half the problems hold such a triple
+    and the others are near misses: a true triple with one coordinate changed, so
+    no shortcut tells them apart. The steps are a parallelizable chain of thought:
+    for every triple in a fixed order, its three labelled vectors copied, "=", their
+    sum in each coordinate in two digits, and whether every sum is 0 mod ``mod``
+    ("y") or not ("n"). A step depends on its position only, never on the steps
+    before it, which is what lets filler stand in for it. The sums are written in
+    full: a sum mod m of uniform digits says nothing about any one of them, so a
+    small model gets no signal from it until it has all three at once.
     """
 
-    n: int = 6
+    n: int = 5
     dim: int = 2
+    mod: int = 5  # mod 10 has 1,000 sums of three digits to learn, too many for 15 minutes of training
 
     def sample(self, r: random.Random) -> Problem:
         want = r.random() < 0.5
@@ -134,26 +139,28 @@ class VectorThreeSum:
             vectors = self._near_triple(r, corrupt=not want)
             if self.found(vectors) == want:
                 break
+        named = [LABELS[i] + "".join(map(str, v)) for i, v in enumerate(vectors)]
         steps = []
-        for i, j in combinations(range(self.n), 2):
-            need = tuple((-vectors[i][d] - vectors[j][d]) % 10 for d in range(self.dim))
-            hit = any(vectors[k] == need for k in range(j + 1, self.n))
-            steps.append("".join(map(str, need)) + ("y" if hit else "n") + " ")
-        question = " ".join("".join(map(str, v)) for v in vectors)
-        return Problem(question, tuple(steps), "yes" if want else "no")
+        for triple in combinations(range(self.n), 3):
+            totals = [sum(vectors[i][d] for i in triple) for d in range(self.dim)]
+            copied = "".join(named[i] for i in triple)
+            zero = all(t % self.mod == 0 for t in totals)
+            steps.append(copied + "=" + "".join(f"{t:02d}" for t in totals) + ("y" if zero else "n"))
+        return Problem(" ".join(named), tuple(steps), "yes" if want else "no")
 
     def _near_triple(self, r: random.Random, corrupt: bool) -> list[tuple[int, ...]]:
-        a, b = (tuple(r.randint(0, 9) for _ in range(self.dim)) for _ in range(2))
-        c = [(-x - y) % 10 for x, y in zip(a, b)]
+        m = self.mod
+        a, b = (tuple(r.randrange(m) for _ in range(self.dim)) for _ in range(2))
+        c = [(-x - y) % m for x, y in zip(a, b)]
         if corrupt:
             d = r.randrange(self.dim)
-            c[d] = (c[d] + r.randint(1, 9)) % 10
-        vectors = [a, b, tuple(c)] + [tuple(r.randint(0, 9) for _ in range(self.dim)) for _ in range(self.n - 3)]
+            c[d] = (c[d] + r.randrange(1, m)) % m
+        vectors = [a, b, tuple(c)] + [tuple(r.randrange(m) for _ in range(self.dim)) for _ in range(self.n - 3)]
         r.shuffle(vectors)
         return vectors
 
     def found(self, vectors) -> bool:
-        return any(all(sum(v[d] for v in t) % 10 == 0 for d in range(self.dim)) for t in combinations(vectors, 3))
+        return any(all(sum(v[d] for v in t) % self.mod == 0 for d in range(self.dim)) for t in combinations(vectors, 3))
 
 
 TASKS = {"addition": Addition, "multiplication": Multiplication, "3sum": ThreeSum, "3sum-vectors": VectorThreeSum}
