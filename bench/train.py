@@ -2,13 +2,13 @@
 
 Run: ``.venv/bin/python bench/train.py [STEPS]`` (default 60) on an otherwise idle machine. For the
 ponder-tiny recipe (as recorded in the shipped model) and each arm of ``experiments/dot_by_dot.py``,
-trains a few steps in a temporary folder with the recipe's threads and prints seconds per step (the
-steps cycle through every length bucket), the projected time of the full run against the 15-minute
-budget, and the process's peak memory.
+trains a few steps in a temporary folder with the recipe's threads and prints seconds per step, the
+projected time of the full run against the 15-minute budget, and the process's peak memory.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import resource
 import sys
@@ -17,23 +17,31 @@ from dataclasses import replace
 from pathlib import Path
 
 from ponder.backends import bundled_path
-from ponder.lab.train.trainer import POOL, RECORD, TrainConfig, train
+from ponder.lab.train.trainer import RECORD, TrainConfig, train
 
 BUDGET_MINUTES = 15
-DOT_BY_DOT = ("direct", "cot+direct", "cot+filler", "cot+pause")
+EXPERIMENT = Path(__file__).parent.parent / "experiments" / "dot_by_dot.py"
+
+
+def dot_by_dot():
+    """The experiment's module, for its arms and steps (experiments/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("dot_by_dot", EXPERIMENT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def configs() -> list[tuple[str, TrainConfig]]:
     record = json.loads((Path(bundled_path("ponder-tiny")) / RECORD).read_text())
     tiny = TrainConfig(**record["config"])
-    arms = [(f"dot by dot, {arm}", TrainConfig(task="3sum-vectors", format=arm, steps=tiny.steps, threads=tiny.threads))
-            for arm in DOT_BY_DOT]
+    dots = dot_by_dot()
+    arms = [(f"dot by dot, {arm}", dots.config_of(arm, dots.STEPS, tiny.threads)) for arm in dots.ARMS]
     return [("ponder-tiny", tiny), *arms]
 
 
 def main() -> None:
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-    steps -= steps % POOL  # whole pools, so short and long batches are measured alike
     print(f"{'model':<24} {'steps':>6} {'s/step':>7} {'tokens/s':>9} {'projected':>10}  budget")
     for name, config in configs():
         trial = replace(config, steps=steps, save_every=steps)

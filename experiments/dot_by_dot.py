@@ -1,10 +1,10 @@
 """Dot by dot (Pfau, Merrill, Bowman 2024, arXiv 2404.15758) in its nearest feasible form on ponder's tiny models.
 
-The task is the paper's 3SUM over vectors: do three of six 2-digit vectors sum to zero mod 10 in both
-coordinates? Half the items hold such a triple, the others are near misses. As in the paper, filler only
-helps a model that was also trained on a parallelizable chain of thought (for each pair of vectors, the
-vector that would complete it and whether a later one is that vector), so the arms differ in their
-training mix, with the same model size, steps and seed:
+The task is the paper's 3SUM over labelled vectors: do three of five 2-digit vectors (A00 B03 ...) sum
+to zero mod 5 in both coordinates? Half the items hold such a triple, the others are near misses. As in
+the paper, filler only helps a model that was also trained on a parallelizable chain of thought (for
+each triple, its vectors copied and their sums: A00B03C31=0304n), so the arms differ in their training
+mix, with the same model size, steps and seed:
 
     direct        trained to answer at once                 evaluated with no thinking
     cot+direct    chain of thought or an immediate answer   evaluated with no thinking
@@ -14,7 +14,7 @@ training mix, with the same model size, steps and seed:
 The chain-of-thought accuracy of each mixed model is the gate: below 90 % nothing else is informative.
 Success: the filler arm's lower 95 % Wilson bound above the upper bounds of both direct arms.
 
-Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 1200] [--n 400] [--out runs/dot-by-dot]``.
+Run: ``.venv/bin/python experiments/dot_by_dot.py [--steps 950] [--n 400] [--out runs/dot-by-dot]``.
 Trains each arm (a finished run is reused, an interrupted one resumes), evaluates on held-out items,
 prints the table and writes ``accuracy.png``.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +39,10 @@ from ponder.lab.train.traces import PAUSE
 from ponder.policies import THINKING, Ban, Force
 from ponder.policies.base import PolicyBase
 
-TASK = VectorThreeSum(n=6, dim=2)
+TASK = VectorThreeSum()  # the training task's own: 5 labelled vectors of 2 digits, mod 5
 ARMS = ("direct", "cot+direct", "cot+filler", "cot+pause")
-PAIRS = TASK.n * (TASK.n - 1) // 2  # one chain-of-thought step each
-COT_TOKENS = (TASK.dim + 2) * PAIRS  # the vector, "y" or "n", a space: the filler arms get as many tokens
+STEPS = 950  # the most that keeps the longest arm (cot+filler) within 15 minutes on 2 cores
+COT_TOKENS = len("".join(TASK.sample(random.Random(0)).steps))  # the same for every item: the filler arms get as many
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class OpenWithThought(PolicyBase):
         if view.phase != THINKING or view.tokens or isinstance(proposed, Force):
             return proposed
         return Ban(frozenset(i for text in (".", PAUSE) for i in view.vocab.encode(text)) | set(view.vocab.end_ids))
+
+
+def config_of(arm: str, steps: int, threads: int) -> TrainConfig:
+    """An arm's training run: only the mix differs between arms."""
+    return TrainConfig(task="3sum-vectors", format=arm, steps=steps, threads=threads)
 
 
 def modes(arm: str) -> dict[str, object]:
@@ -101,7 +107,7 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
     ax.axhline(50, color="#999", linestyle=":", linewidth=1)
     ax.set_ylabel("accuracy (%), 95% Wilson interval")
     ax.set_ylim(0, 105)
-    ax.set_title("3SUM over 6 vectors of 2 digits: no thinking (blue), chain of thought (orange), "
+    ax.set_title("3SUM over 5 vectors of 2 digits, mod 5: no thinking (blue), chain of thought (orange), "
                  "forced filler (green)", fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
@@ -111,23 +117,24 @@ def plot(rows: list[tuple[str, int, int]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="runs/dot-by-dot")
     args = parser.parse_args()
     out = Path(args.out)
     rows, results = [], {}
-    for arm in ARMS:
+    for arm in sorted(ARMS, key=lambda a: a != "cot+direct"):  # the gate's arm first: its result decides the rest
         folder = out / arm
-        config = TrainConfig(task="3sum-vectors", format=arm, steps=args.steps, threads=args.threads)
+        config = config_of(arm, args.steps, args.threads)
         began = time.perf_counter()
         summary = train(config, folder, progress=True)
         print(f"{arm}: trained in {summary['seconds']} s ({time.perf_counter() - began:.0f} s with this run's "
               f"loading), final loss {summary['final_loss']:.4f}", flush=True)
         results[arm] = evaluate(folder, arm, args.n)
+        print(f"{arm}: " + ", ".join(f"{mode} {c / args.n:.1%}" for mode, (c, _) in results[arm].items()), flush=True)
     print(f"\n{'arm':<12} {'evaluated with':<17} {'accuracy':>9} {'95% CI':>15} {'thinking':>9}")
-    for arm, scores in results.items():
+    for arm, scores in ((arm, results[arm]) for arm in ARMS):
         for mode, (correct, thinking) in scores.items():
             low, high = wilson(correct, args.n)
             rows.append((f"{arm}: {mode}", correct, args.n))
@@ -140,18 +147,17 @@ def main() -> None:
 
 
 def verdict(results: dict, n: int) -> None:
-    """The gate and the success criterion, as the experiment states them."""
+    """The gate and the success criterion, as the experiment states them, for each mixed arm."""
     cot = {arm: s["chain of thought"][0] / n for arm, s in results.items() if "chain of thought" in s}
-    gate = all(v >= 0.9 for v in cot.values())
     direct_high = max(wilson(results[arm]["no thinking"][0], n)[1] for arm in ("direct", "cot+direct"))
-    filler_low = wilson(results["cot+filler"]["filler"][0], n)[0]
-    pause_low = wilson(results["cot+pause"]["pause"][0], n)[0]
-    print(f"\ngate (chain of thought >= 90 % in every mixed arm): {'met' if gate else 'NOT met'} "
-          f"({', '.join(f'{a} {v:.1%}' for a, v in cot.items())})")
-    print(f"filler: lower bound {filler_low:.1%} vs the direct arms' upper bounds (max {direct_high:.1%}): "
-          f"{'filler helps' if filler_low > direct_high else 'no effect shown (null)'}")
-    print(f"pause:  lower bound {pause_low:.1%} vs the same: "
-          f"{'pauses help' if pause_low > direct_high else 'no effect shown (null)'}")
+    print("\ngate (a model that writes the chain of thought right >= 90 % of the time; below it its arm says nothing):")
+    for arm in ARMS[1:]:
+        print(f"  {arm:<11} chain of thought {cot[arm]:.1%}: {'met' if cot[arm] >= 0.9 else 'NOT met'}")
+    for arm, mode, verb in (("cot+filler", "filler", "filler helps"), ("cot+pause", "pause", "pauses help")):
+        low = wilson(results[arm][mode][0], n)[0]
+        shown = verb if low > direct_high else "no effect shown (null)"
+        print(f"{mode:<6}: lower bound {low:.1%} vs the direct arms' upper bounds (max {direct_high:.1%}): {shown}"
+              f"{'' if cot[arm] >= 0.9 else ', uninformative: its gate is not met'}")
 
 
 if __name__ == "__main__":
