@@ -31,7 +31,7 @@ class TransformersBackend(CachedSequence):
         self.batch_rows = 16  # rows per forward pass when batching, by default
         tiny = sum(p.numel() for p in self.model.parameters()) < 20_000_000
         if tiny:
-            self.batch_rows = 64  # batching is nearly free: 64 rows cost about 3 times one
+            self.batch_rows = 128  # batching is nearly free: the main job makes 7 times the generations/s of 1 row
         from . import physical_cores
 
         # a tiny model's steps are too short to share among threads; others take the physical cores
