@@ -70,10 +70,13 @@ def test_the_saved_tokenizer_matches_the_training_encoding():
     (["--format", "poetry"], "unknown trace format 'poetry'"),
     (["--format", "cot+poetry"], "unknown trace format 'cot+poetry'"),
     (["--task", "3sum", "--format", "recheck"], "the recheck format checks columns"),
+    (["--task", "3sum", "--difficulty", "2"], "3sum needs at least 3 digits"),
+    (["--task", "3sum-vectors", "--difficulty", "11"], "3sum-vectors takes 3 to 10 vectors"),
 ])
 def test_bad_configs_exit_2(tmp_path, args, message):
     run = ponder_cli("lab", "train", "--out", str(tmp_path / "m"), *args)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "m").exists()  # nothing written
 
 
 def test_a_killed_run_resumes_from_its_checkpoint_and_refuses_another_model(tmp_path):

@@ -102,6 +102,10 @@ class ThreeSum:
 
     n: int = 5
 
+    def __post_init__(self) -> None:
+        if self.n < 3:
+            raise PonderError(f"3sum needs at least 3 digits (--difficulty), got {self.n}")
+
     def sample(self, r: random.Random) -> Problem:
         want = r.random() < 0.5
         while True:
@@ -131,7 +135,14 @@ class VectorThreeSum:
 
     n: int = 5
     dim: int = 2
-    mod: int = 5  # mod 10 has 1,000 sums of three digits to learn, too many for 15 minutes of training
+    mod: int = 5  # the form dot by dot trains on (mod 10 was tried only with sums written mod 10)
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.n <= len(LABELS):
+            raise PonderError(f"3sum-vectors takes 3 to {len(LABELS)} vectors (--difficulty), got {self.n}")
+        if self.dim < 1 or not 2 <= self.mod <= 10:
+            raise PonderError(f"3sum-vectors needs a dimension of at least 1 and a modulus of 2 to 10, "
+                              f"got {self.dim} and {self.mod}")
 
     def sample(self, r: random.Random) -> Problem:
         want = r.random() < 0.5
