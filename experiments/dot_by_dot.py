@@ -134,8 +134,8 @@ def main() -> None:
         results[arm] = evaluate(folder, arm, args.n)
         print(f"{arm}: " + ", ".join(f"{mode} {c / args.n:.1%}" for mode, (c, _) in results[arm].items()), flush=True)
     print(f"\n{'arm':<12} {'evaluated with':<17} {'accuracy':>9} {'95% CI':>15} {'thinking':>9}")
-    for arm, scores in ((arm, results[arm]) for arm in ARMS):
-        for mode, (correct, thinking) in scores.items():
+    for arm in ARMS:  # in the table's order, whatever order they trained in
+        for mode, (correct, thinking) in results[arm].items():
             low, high = wilson(correct, args.n)
             rows.append((f"{arm}: {mode}", correct, args.n))
             print(f"{arm:<12} {mode:<17} {correct / args.n:>8.1%} {low:>7.1%}-{high:<7.1%} {thinking:>9.1f}")
