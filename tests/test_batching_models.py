@@ -68,6 +68,15 @@ def test_ponder_tiny_gives_the_same_greedy_tokens_batched(tiny):
     assert all(together[i].usage.thinking_tokens == r["thinking"].max_tokens for i, r in enumerate(requests))
 
 
+def test_a_tiny_model_shares_threads_only_for_passes_of_many_tokens(tiny):
+    from ponder.backends import physical_cores
+    from ponder.backends.hf import TransformersBackend
+
+    assert tiny.threads_for(1) == 1 and tiny.threads_for(64) == physical_cores()
+    pinned = TransformersBackend(tiny.path, threads=3)  # a choice of threads holds for every pass
+    assert pinned.threads_for(1) == pinned.threads_for(64) == 3
+
+
 def test_threads_sharing_a_model_take_turns(llama):
     """One loaded model serves every caller: threads generating on it at once get what each gets alone."""
     import threading
@@ -116,4 +125,7 @@ def test_transformers_rows_give_each_row_the_logits_it_gets_alone(tiny):
     rows.release(0)
     fourth = rows.forward([(3, [6]), (0, b)])
     same(fourth[0], c + [6]), same(fourth[1], b)
+    rows.release(0), rows.release(1), rows.release(2)
+    fifth = rows.forward([(3, [7])])  # one query among four rows: its strip is copied out, not read in place
+    same(fifth[0], c + [6, 7])
     rows.close()

@@ -140,3 +140,15 @@ def test_transformers_loads_a_hugging_face_folder(tmp_path):
     assert folder.name == "transformers"
     a, b = (ask(m, Budget(max_tokens=16), max_tokens=24) for m in (gguf, folder))
     assert a.token_ids == b.token_ids and a.answer == b.answer
+
+
+def test_transformers_detokenizes_as_its_tokenizer_decodes():
+    """The Rust tokenizer decodes without transformers' wrapper: the same text for any ids, partial characters too."""
+    import random
+
+    smol = ponder.load_backend(None, "transformers")
+    rng = random.Random(7)
+    for _ in range(500):
+        ids = [rng.randrange(smol.n_vocab) for _ in range(rng.randrange(1, 10))]
+        assert smol.detokenize(ids) == smol.tokenizer.decode(ids, skip_special_tokens=False,
+                                                             clean_up_tokenization_spaces=False)

@@ -12,6 +12,7 @@ floating-point sums).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -113,6 +114,10 @@ class Batch:
     rows: Rows
     running: list[Running] = field(default_factory=list)
     forward_passes: int = 0
+    idle: list[int] = field(init=False)  # a heap of the rows no generation holds
+
+    def __post_init__(self) -> None:
+        self.idle = list(range(self.rows.capacity))
 
     @property
     def free(self) -> int:
@@ -121,8 +126,7 @@ class Batch:
     def add(self, decoder: Decoder, prompt_ids: Sequence[int],
             done: Callable[[Trace | None, BaseException | None], None]) -> None:
         """Join at the next round; ``done(trace, error)`` is called when the generation ends."""
-        taken = {r.row for r in self.running}
-        row = next(i for i in range(self.rows.capacity) if i not in taken)
+        row = heapq.heappop(self.idle)  # the lowest: a batch running dry keeps its rows together
         decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
         first, prompt = next(steps), tuple(prompt_ids)  # the prompt, to evaluate (every flag set for it)
@@ -166,4 +170,5 @@ class Batch:
 
     def _end(self, run: Running, trace: Trace | None, error: BaseException | None) -> None:
         self.rows.release(run.row)
+        heapq.heappush(self.idle, run.row)
         run.done(trace, error)

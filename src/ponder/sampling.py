@@ -61,7 +61,7 @@ class Sampler:
             logits = logits.copy()
             logits[list(banned)] = -np.inf
         if self.settings.temperature < GREEDY_BELOW:  # dividing by a tinier one overflows to NaN
-            return int(np.argmax(logits))
+            return int(logits.argmax())
         ids, probs = self._candidates(logits / self.settings.temperature)
         return int(ids[self.rng.choice(len(ids), p=probs)])
 

@@ -31,17 +31,29 @@ class TransformersBackend(CachedSequence):
         self.batch_rows = 16  # rows per forward pass when batching, by default
         tiny = sum(p.numel() for p in self.model.parameters()) < 20_000_000
         if tiny:
-            self.batch_rows = 128  # batching is nearly free: the main job makes 7 times the generations/s of 1 row
+            self.batch_rows = 256  # batching is nearly free: the main job makes 14 times the generations/s of 1 row
         from . import physical_cores
 
-        # a tiny model's steps are too short to share among threads; others take the physical cores
-        torch.set_num_threads(threads or (1 if tiny else physical_cores()))
+        self.threads = threads or physical_cores()
+        # a tiny model's pass of a few tokens is too short to share among threads: it runs on one
+        self.few_tokens_alone = tiny and threads is None
+        torch.set_num_threads(self.threads_for(1))
         self.path = path
         limit = getattr(self.model.config, "max_position_embeddings", None) or n_ctx
         self.n_ctx = min(n_ctx, limit)
         self._eos = self._eos_ids()
         self.n_vocab = int(self.model.config.vocab_size)
         self._cache = None
+        self._special: dict[str, int | None] = {}
+
+    def threads_for(self, tokens: int) -> int:
+        """Threads for a pass carrying ``tokens`` new tokens (8 rows of a tiny model already gain from two)."""
+        return 1 if self.few_tokens_alone and tokens < 8 else self.threads
+
+    def use_threads(self, tokens: int) -> None:
+        wanted = self.threads_for(tokens)
+        if self.torch.get_num_threads() != wanted:
+            self.torch.set_num_threads(wanted)
 
     def _eos_ids(self) -> frozenset[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -61,14 +73,18 @@ class TransformersBackend(CachedSequence):
         return [bos, *ids] if wants_bos and bos is not None and ids[:1] != [bos] else ids
 
     def detokenize(self, ids: Sequence[int]) -> str:
+        fast = getattr(self.tokenizer, "backend_tokenizer", None)  # the Rust tokenizer: the same text, 3x sooner
+        if fast is not None:
+            return fast.decode(list(ids), skip_special_tokens=False)
         return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def special_id(self, text: str) -> int | None:
         """The id if ``text`` is one special or added token (Qwen3's ``</think>`` is added, not special)."""
-        ids = self.tokenize(text)
-        if len(ids) == 1 and ids[0] in set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder):
-            return ids[0]
-        return None
+        if text not in self._special:  # asked for every prompt: the answer is worked out once per text
+            ids = self.tokenize(text)
+            special = set(self.tokenizer.all_special_ids) | set(self.tokenizer.added_tokens_decoder)
+            self._special[text] = ids[0] if len(ids) == 1 and ids[0] in special else None
+        return self._special[text]
 
     def token_bytes(self, token: int) -> bytes | None:
         """The token's text as UTF-8; None for a token holding part of a character."""
@@ -91,6 +107,7 @@ class TransformersBackend(CachedSequence):
 
         if self._cache is None or not self.cached:
             self._cache = DynamicCache()
+        self.use_threads(len(ids))
         with self.torch.inference_mode():
             out = self.model(input_ids=self.torch.tensor([ids]), past_key_values=self._cache, use_cache=True,
                              logits_to_keep=0 if every else 1)  # 0: every position

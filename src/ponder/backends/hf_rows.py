@@ -63,7 +63,7 @@ class Grid:
         if self.strips is None:
             keys, values = key[:width, :, :length], value[:width, :, :length]
         else:
-            keys, values = key[self.strips, :, :length], value[self.strips, :, :length]
+            keys, values = key[:, :, :length].index_select(0, self.strips), value[:, :, :length].index_select(0, self.strips)
         found = torch.nn.functional.scaled_dot_product_attention(
             grid, keys, values, attn_mask=self.mask, scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
         out[self.tokens] = found[self.rows, :, self.columns]
@@ -103,12 +103,7 @@ def layout(work, starts: list[int]) -> Layout:
     length = max(positions) + 1
     grids = []
     if single:
-        at = torch.tensor([row for row, _, _ in single])
-        seen = torch.zeros(int(at.max()) + 1, dtype=torch.long)  # a grid row without a query sees slot 0
-        seen[at] = torch.tensor([positions[first] for _, first, _ in single])
-        mask = torch.arange(length)[None, :] <= seen[:, None]
-        grids.append(Grid(torch.tensor([first for _, first, _ in single]), at, torch.zeros_like(at), None,
-                          mask[:, None, None, :]))
+        grids.append(single_grid(single, positions))
     if runs:
         depth = max(n for _, _, n in runs)
         last = torch.tensor([starts[row] for row, _, _ in runs])[:, None] + torch.arange(depth)
@@ -118,6 +113,29 @@ def layout(work, starts: list[int]) -> Layout:
                           torch.tensor([j for _, _, n in runs for j in range(n)]),
                           torch.tensor([row for row, _, _ in runs]), mask[:, None]))
     return Layout(torch.tensor(rows), torch.tensor(positions), tuple(grids), length)
+
+
+def single_grid(single: list, positions: list[int]) -> Grid:
+    """The grid of the rows with one new token, ``single`` their (row, token index, 1) items.
+
+    It reads the first cache rows in place, unless most of them have no query (a batch running
+    dry): then it takes a copy of the strips of the rows that have one.
+    """
+    import torch
+
+    at = torch.tensor([row for row, _, _ in single])
+    seen = torch.tensor([positions[first] for _, first, _ in single])
+    length = int(seen.max()) + 1
+    tokens = torch.tensor([first for _, first, _ in single])
+    width = int(at.max()) + 1
+    if 2 * len(single) < width:
+        mask = torch.arange(length)[None, :] <= seen[:, None]
+        grid_rows = torch.arange(len(single))
+        return Grid(tokens, grid_rows, torch.zeros_like(at), at, mask[:, None, None, :])
+    every = torch.zeros(width, dtype=torch.long)  # a grid row without a query sees slot 0
+    every[at] = seen
+    mask = torch.arange(length)[None, :] <= every[:, None]
+    return Grid(tokens, at, torch.zeros_like(at), None, mask[:, None, None, :])
 
 
 class StripCache:
@@ -157,7 +175,7 @@ class StripRows:
     """``capacity`` sequences decoded together: all their new tokens in one flat forward pass."""
 
     def __init__(self, backend, capacity: int) -> None:
-        self.torch, self.model, self.capacity = backend.torch, backend.model, capacity
+        self.backend, self.torch, self.model, self.capacity = backend, backend.torch, backend.model, capacity
         self.cache = StripCache(capacity)
         self.lengths = [0] * capacity
 
@@ -173,6 +191,7 @@ class StripRows:
             spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
             kept += wanted
         self.cache.layout = plan = layout(work, starts)
+        self.backend.use_threads(len(ids))
         with torch.inference_mode():  # a 4D mask goes to the attention as it is: the layout holds the real ones
             out = self.model(input_ids=torch.tensor([ids]), position_ids=plan.positions[None],
                              attention_mask=torch.ones((1, 1, 1, 1), dtype=torch.bool), past_key_values=self.cache,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Iterable
 
 from ..errors import PonderError
@@ -35,21 +35,18 @@ class Chain:
     """
 
     policies: tuple[Policy, ...]
+    # read at every step, so worked out once: the most thinking tokens the limiting stage allows (None: no
+    # cap), and whether a policy looks at the entropy
+    cap: int | None = field(init=False, compare=False)
+    wants_stats: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        ordered = sorted((*self.policies, CloseOnEos()), key=lambda p: p.stage)
-        object.__setattr__(self, "policies", tuple(ordered))
+        ordered = tuple(sorted((*self.policies, CloseOnEos()), key=lambda p: p.stage))
+        object.__setattr__(self, "policies", ordered)
         check_replacing_filler(ordered)
-
-    @property
-    def cap(self) -> int | None:
-        """The most thinking tokens any of the policies allows (None: no cap): the limiting stage's maxima."""
-        caps = [getattr(p, "max_tokens", None) for p in self.policies if p.stage == LIMITING]
-        return min((cap for cap in caps if cap is not None), default=None)
-
-    @property
-    def wants_stats(self) -> bool:
-        return any(p.wants_stats for p in self.policies)
+        caps = [getattr(p, "max_tokens", None) for p in ordered if p.stage == LIMITING]
+        object.__setattr__(self, "cap", min((cap for cap in caps if cap is not None), default=None))
+        object.__setattr__(self, "wants_stats", any(p.wants_stats for p in ordered))
 
     def step(self, view: View) -> Action:
         action: Action = Continue()
