@@ -63,7 +63,8 @@ class Grid:
         if self.strips is None:
             keys, values = key[:width, :, :length], value[:width, :, :length]
         else:
-            keys, values = key[:, :, :length].index_select(0, self.strips), value[:, :, :length].index_select(0, self.strips)
+            keys = key[:, :, :length].index_select(0, self.strips)
+            values = value[:, :, :length].index_select(0, self.strips)
         found = torch.nn.functional.scaled_dot_product_attention(
             grid, keys, values, attn_mask=self.mask, scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
         out[self.tokens] = found[self.rows, :, self.columns]
