@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from .policies import ANSWER, END, THINKING
@@ -57,10 +58,10 @@ class Usage:
 
     @classmethod
     def from_trace(cls, trace: Trace, prompt_tokens: int) -> "Usage":
+        pairs = Counter(zip(trace.phases, trace.sources))  # one pass over the tokens for every count
+
         def count(phase: str, injected: bool = False) -> int:
-            return sum(
-                1 for p, s in zip(trace.phases, trace.sources) if p == phase and (not injected or s != SAMPLED)
-            )
+            return sum(n for (p, s), n in pairs.items() if p == phase and (not injected or s != SAMPLED))
 
         return cls(
             prompt_tokens=prompt_tokens,

@@ -12,6 +12,9 @@ from .budget import Budget, wrap_up
 from .shaping import Filler, Prefix
 
 
+CONTINUE = Continue()  # what a step starts from: made once, as it holds nothing
+
+
 @dataclass(frozen=True)
 class CloseOnEos(PolicyBase):
     """EOS while thinking, once accepted, becomes the wrap-up so an answer always follows."""
@@ -49,7 +52,7 @@ class Chain:
         object.__setattr__(self, "wants_stats", any(p.wants_stats for p in ordered))
 
     def step(self, view: View) -> Action:
-        action: Action = Continue()
+        action: Action = CONTINUE
         for policy in self.policies:
             action = policy.step(view, action)
         return action
