@@ -65,8 +65,10 @@ def call(port: int, path: str, body: dict | None = None) -> dict:
 
 
 def start_ponder(model: str | None, *extra: str) -> tuple[subprocess.Popen, int]:
+    """``ponder serve`` on ``model`` with 8 rows (the embedded SmolLM2 on llama-server's threads), its defaults else."""
     port = free_port()
-    args = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--threads", str(THREADS),
+    threads = [] if model else ["--threads", str(THREADS)]
+    args = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), *threads,
             "--batch-size", str(SLOTS), "--max-queue", "64", *(["--model", model] if model else []), *extra]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(f"http://127.0.0.1:{port}", proc, "ponder serve", 300)
