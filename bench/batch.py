@@ -101,6 +101,25 @@ def raw_bodies(ponder_side: bool) -> list[dict]:
     return [{**common, "prompt": p, "cache_prompt": False} for p in PROMPTS]
 
 
+def in_turn(first, second, pairs: int) -> list[tuple[float, float]]:
+    """``pairs`` runs of two measures, each going first in every other pair, so a drift hits both alike."""
+    runs = []
+    for k in range(pairs):
+        if k % 2 == 0:
+            a = first()
+            b = second()
+        else:
+            b = second()
+            a = first()
+        runs.append((a, b))
+    return runs
+
+
+def median(values) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 def figure_servers(pairs: int = 3) -> dict:
     """Figures 1 and 4: ponder serve against llama-server, 1 and 8 clients.
 
@@ -114,17 +133,16 @@ def figure_servers(pairs: int = 3) -> dict:
     try:
         throughput(lport, raw_bodies(False)[:2], 2), throughput(pport, raw_bodies(True)[:2], 2)  # warm up
         for clients in (1, SLOTS):
-            rates: dict[str, list[float]] = {"llama-server": [], "ponder": []}
-            for k in range(pairs):
-                for name in ("llama-server", "ponder")[:: 1 if k % 2 == 0 else -1]:
-                    tokens, secs = throughput(*sides[name], clients)
-                    rates[name].append(tokens / secs)
-                    print(f"   {name:<13} {clients} client(s): {tokens:5d} tokens in {secs:6.2f} s = "
-                          f"{tokens / secs:6.1f} tokens/s", flush=True)
-            ratios = sorted(p / q for p, q in zip(rates["ponder"], rates["llama-server"]))
-            out[("ratio", clients)] = ratios[pairs // 2]
-            for name, got in rates.items():
-                out[(name, clients)] = sorted(got)[pairs // 2]
+            def rate(name: str, clients: int = clients) -> float:
+                tokens, secs = throughput(*sides[name], clients)
+                print(f"   {name:<13} {clients} client(s): {tokens:5d} tokens in {secs:6.2f} s = "
+                      f"{tokens / secs:6.1f} tokens/s", flush=True)
+                return tokens / secs
+
+            runs = in_turn(lambda: rate("llama-server"), lambda: rate("ponder"), pairs)
+            out[("ratio", clients)] = median(mine / theirs for theirs, mine in runs)
+            out[("llama-server", clients)] = median(theirs for theirs, _ in runs)
+            out[("ponder", clients)] = median(mine for _, mine in runs)
     finally:
         for proc in (llama, mine):
             proc.terminate()
@@ -160,21 +178,19 @@ def figure_tiny_server(pairs: int = 3) -> float:
     bodies = [{"model": "m", "messages": [{"role": "user", "content": i.question}], "max_tokens": 80,
                "temperature": 0.0, "thinking": {"min_tokens": 40, "max_tokens": 48}} for i in items]
     proc, port = start_ponder("ponder-tiny", "--batch-size", "64")
-    ratios = []
+
+    def rate(clients: int) -> float:
+        tokens, secs = throughput(port, bodies, clients, CHAT)
+        print(f"   {clients} client(s): {tokens} tokens in {secs:6.2f} s = {tokens / secs:7.1f} tokens/s", flush=True)
+        return tokens / secs
+
     try:
         throughput(port, bodies[:4], 4, CHAT)
-        for k in range(pairs):
-            rates = {}
-            for clients in (1, SLOTS)[:: 1 if k % 2 == 0 else -1]:
-                tokens, secs = throughput(port, bodies, clients, CHAT)
-                rates[clients] = tokens / secs
-                print(f"   {clients} client(s): {tokens} tokens in {secs:6.2f} s = {tokens / secs:7.1f} tokens/s",
-                      flush=True)
-            ratios.append(rates[SLOTS] / rates[1])
+        runs = in_turn(lambda: rate(1), lambda: rate(SLOTS), pairs)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    return sorted(ratios)[pairs // 2]
+    return median(eight / one for one, eight in runs)
 
 
 def figure_loop(rows: int = 64, repeats: int = 15) -> float:
@@ -200,16 +216,12 @@ def figure_loop(rows: int = 64, repeats: int = 15) -> float:
         dict(ponder.generate_many(requests, model=tiny, batch_size=rows))
         return time.perf_counter() - start
 
-    pairs = []
-    for k in range(repeats):
-        first, second = (controlled, lambda: plain_loop(tiny, prompts, completions))[:: 1 if k % 2 else -1]
-        a, b = first(), second()
-        pairs.append((a, b) if k % 2 else (b, a))
-    ratios = sorted(c / p for c, p in pairs)
-    print(f"   best of {repeats}: controlled {min(c for c, _ in pairs):.3f} s, plain {min(p for _, p in pairs):.3f} s "
+    pairs = in_turn(lambda: plain_loop(tiny, prompts, completions), controlled, repeats)
+    ratios = [c / p for p, c in pairs]
+    print(f"   best of {repeats}: controlled {min(c for _, c in pairs):.3f} s, plain {min(p for p, _ in pairs):.3f} s "
           f"({rows} rows, {sum(map(len, completions))} tokens); ratios of the pairs "
-          f"{ratios[0]:.2f}-{ratios[-1]:.2f}, median {ratios[repeats // 2]:.3f}", flush=True)
-    return ratios[repeats // 2]
+          f"{min(ratios):.2f}-{max(ratios):.2f}, median {median(ratios):.3f}", flush=True)
+    return median(ratios)
 
 
 def plain_loop(backend, prompts: list[str], completions: list[list[int]]) -> float:
