@@ -45,6 +45,8 @@ class TransformersBackend(CachedSequence):
         self.n_vocab = int(self.model.config.vocab_size)
         self._cache = None
         self._special: dict[str, int | None] = {}
+        # a fast tokenizer's Rust half decodes to the same text as transformers' wrapper, 3 times sooner
+        self._rust = getattr(self.tokenizer, "backend_tokenizer", None)
 
     def threads_for(self, tokens: int) -> int:
         """Threads for a pass carrying ``tokens`` new tokens (8 rows of a tiny model already gain from two)."""
@@ -73,9 +75,8 @@ class TransformersBackend(CachedSequence):
         return [bos, *ids] if wants_bos and bos is not None and ids[:1] != [bos] else ids
 
     def detokenize(self, ids: Sequence[int]) -> str:
-        fast = getattr(self.tokenizer, "backend_tokenizer", None)  # the Rust tokenizer: the same text, 3x sooner
-        if fast is not None:
-            return fast.decode(list(ids), skip_special_tokens=False)
+        if self._rust is not None:
+            return self._rust.decode(list(ids), skip_special_tokens=False)
         return self.tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def special_id(self, text: str) -> int | None:
