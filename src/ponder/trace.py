@@ -29,14 +29,8 @@ class Trace:
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
 
-    def push_sampled(self, token: int) -> None:  # once per token of every generation: _push written out
-        self.ids.append(token)
-        self.phases.append(self.phase)
-        self.sources.append(SAMPLED)
-        if self.phase == THINKING:
-            self.thinking += 1
-        elif self.phase == ANSWER:
-            self.answer += 1
+    def push_sampled(self, token: int) -> None:
+        self._push(token, self.phase, SAMPLED)
 
     def push_forced(self, reason: str, ids, phase: str | None = None) -> None:
         phase = phase or self.phase
