@@ -133,9 +133,9 @@ def single_grid(single: list, positions: list[int]) -> Grid:
         mask = torch.arange(length)[None, :] <= seen[:, None]
         grid_rows = torch.arange(len(single))
         return Grid(tokens, grid_rows, torch.zeros_like(at), at, mask[:, None, None, :])
-    every = torch.zeros(width, dtype=torch.long)  # a grid row without a query sees slot 0
-    every[at] = seen
-    mask = torch.arange(length)[None, :] <= every[:, None]
+    reach = torch.zeros(width, dtype=torch.long)  # a grid row without a query sees slot 0
+    reach[at] = seen
+    mask = torch.arange(length)[None, :] <= reach[:, None]
     return Grid(tokens, at, torch.zeros_like(at), None, mask[:, None, None, :])
 
 
