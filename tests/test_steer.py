@@ -15,28 +15,31 @@ import ponder
 from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
 from ponder.policies import ANSWER, chain
 from ponder.sampling import log_softmax
-from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer, closes_thinking
+from ponder.vllm.steer import UNSHAPED, MarkerVocab, NumpyRow, Steer, Step, closes_thinking
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROMPT = "ab\n"
 
 
-def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=()):
+def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=(), every_step=False):
     """What vLLM does around the plugin: per step, logits, the plugin's shaping, a sample, stop at EOS.
 
     ``prefill_chunks``: the prompt is evaluated in chunks first, and the plugin is asked about each
     chunk's logits (here: logits where the given token is by far the best), whose samples vLLM drops.
+    The plugin asks a row's policies only when they are due or the row is about to end its thinking
+    (``shaping``); ``every_step`` asks them at every step instead.
     """
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
     vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
     steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed)
+    shape = every_step_shaping if every_step else shaping
     rng = np.random.default_rng(seed + 1)
     for best in prefill_chunks:
-        steer.next(NumpyRow(np.eye(NATIVE_END + 1)[best] * 30.0))  # the sample is dropped: nothing emitted
+        shape(steer, [], np.eye(NATIVE_END + 1)[best] * 30.0)  # the sample is dropped: nothing emitted
     logits, output = model.prefill(model.prompt_ids(PROMPT)), []
     while len(output) < limit:
-        step = steer.next(NumpyRow(logits))
+        step = shape(steer, output, logits)
         if step.force is not None:
             token = step.force
         else:
@@ -49,9 +52,29 @@ def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=()):
         if token == EOS and steer.trace.phase == ANSWER:
             break
         output.append(token)
-        steer.sync(output)
         logits = model.evaluate([token])
+    steer.sync(output)
     return output, steer
+
+
+def every_step_shaping(steer, output, logits) -> Step:
+    steer.sync(output)
+    return steer.next(NumpyRow(logits))
+
+
+def shaping(steer, output, logits) -> Step:
+    """One row as the plugin's ``apply`` treats it, a row at a time instead of the batch at once."""
+    if len(output) < steer.due:
+        watched = steer.watched
+        if not watched:
+            return UNSHAPED
+        if steer.greedy and int(np.argmax(logits)) not in watched:
+            return UNSHAPED
+        if not steer.greedy:
+            chances = NumpyRow(logits).chances(watched, frozenset(), steer.temperature)
+            if steer.draw(at=len(output)) >= float(chances.sum()):
+                return Step(ban=frozenset(watched))
+    return every_step_shaping(steer, output, logits)
 
 
 @st.composite
@@ -99,6 +122,20 @@ def test_sampled_steering_keeps_the_budget(model, maximum, data, seed, chunks):
     assert trace.phase == ANSWER and output[trace.end_start] == NATIVE_END
     unchunked, _ = engine(model, [budget], limit=200, temperature=1.0, seed=seed)
     assert output == unchunked  # the same seed draws the same, however the prompt was chunked
+    asked_always, _ = engine(model, [budget], limit=200, temperature=1.0, seed=seed, every_step=True)
+    assert output == asked_always  # and the same whether the policies are asked at every step or when due
+
+
+@PROPS
+@given(policies=policy_sets(), model=native_models, limit=st.integers(1, 120), seed=st.integers(0, 1000),
+       temperature=st.sampled_from([0.0, 0.7, 1.5]))
+def test_asking_the_policies_only_when_due_changes_no_token(policies, model, limit, seed, temperature):
+    """A policy's quiet steps are a promise: skipping it for that long gives the tokens of asking at every step."""
+    skipping, steer = engine(model, policies, limit, temperature=temperature, seed=seed)
+    asking, reference = engine(model, policies, limit, temperature=temperature, seed=seed, every_step=True)
+    assert skipping == asking
+    assert steer.trace.ids[: len(skipping)] == reference.trace.ids[: len(asking)]
+    assert steer.trace.thinking == reference.trace.thinking and steer.trace.injections == reference.trace.injections
 
 
 def test_an_ending_is_only_sampled_where_the_policy_lets_it():

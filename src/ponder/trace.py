@@ -32,6 +32,14 @@ class Trace:
     def push_sampled(self, token: int) -> None:
         self._push(token, self.phase, SAMPLED)
 
+    def extend_sampled(self, tokens) -> None:
+        """Sampled tokens in the current phase, all at once."""
+        n = len(tokens)
+        self.ids.extend(tokens)
+        self.phases.extend([self.phase] * n)
+        self.sources.extend([SAMPLED] * n)
+        self._count(self.phase, n)
+
     def push_forced(self, reason: str, ids, phase: str | None = None) -> None:
         phase = phase or self.phase
         if ids:

@@ -186,8 +186,17 @@ CLOSING = 3  # CloseOnEos: an EOS while thinking, once allowed, becomes the wrap
 LAST = 4  # Filler: slips in before whatever the stages above made end the thinking
 
 
+FOREVER = 1 << 62  # quiet steps of a policy that will not act again in this phase unless the model tries to end
+
+
 class Policy(Protocol):
-    """A pure thinking policy. ``stage`` (one of the stages above) orders policies in a chain."""
+    """A pure thinking policy. ``stage`` (one of the stages above) orders policies in a chain.
+
+    ``quiet_steps(view)`` (optional; without it a policy is asked at every step) says for how many
+    steps from this one on the policy returns the action it is proposed, as long as each step samples
+    one token that does not end the thinking and the phase stays the same. An engine may then skip
+    asking it until that many tokens have passed, or the model tries to end its thinking.
+    """
 
     stage: int
     wants_stats: bool
@@ -200,6 +209,9 @@ class PolicyBase:
 
     stage: ClassVar[int] = INSERTING
     wants_stats: ClassVar[bool] = False
+
+    def quiet_steps(self, view: View) -> int:
+        return 0  # may act at any step: asked every time
 
 
 def require(condition: bool, message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import END, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .base import END, FOREVER, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
 def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[int, ...] = ()) -> Force:
@@ -69,6 +69,12 @@ class Budget(PolicyBase):
             if not self._fits(view.thinking_tokens - proposed.rewind + len(proposed.ids)):
                 return self.cap(view)
         return proposed
+
+    def quiet_steps(self, view: View) -> int:
+        """Only an ending acts below the cap: quiet until the thinking reaches it."""
+        if view.phase != THINKING or self.max_tokens is None:
+            return FOREVER
+        return max(0, self.max_tokens - view.thinking_tokens)
 
     def wait_instead(self, view: View) -> Force:
         """Undo the model's ending and inject the next wait string (cut to fit the cap; none fits: the wrap-up)."""

@@ -7,7 +7,7 @@ from typing import ClassVar, Iterable
 
 from ..errors import PonderError
 from .adaptive import Adaptive
-from .base import CLOSING, LIMITING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
+from .base import CLOSING, FOREVER, LIMITING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
 from .budget import Budget, wrap_up
 from .shaping import Filler, Prefix
 
@@ -26,6 +26,9 @@ class CloseOnEos(PolicyBase):
         if view.phase == THINKING and ending is not None and ending.eos and not isinstance(proposed, (Force, Probe)):
             return wrap_up(view, rewind=ending.tokens, kept=ending.kept)
         return proposed
+
+    def quiet_steps(self, view: View) -> int:
+        return FOREVER  # acts on an ending only
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,11 @@ class Chain:
         for policy in self.policies:
             action = policy.step(view, action)
         return action
+
+    def quiet_steps(self, view: View) -> int:
+        """Steps from this one on at which every policy lets sampling go on, barring an ending: the fewest any
+        policy promises (one that says nothing is asked at every step)."""
+        return min((p.quiet_steps(view) if hasattr(p, "quiet_steps") else 0 for p in self.policies), default=FOREVER)
 
 
 def check_replacing_filler(policies) -> None:

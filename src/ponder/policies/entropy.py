@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import ANSWER, INSERTING, THINKING, Action, Force, Part, PolicyBase, View, force, require
+from .base import ANSWER, FOREVER, INSERTING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 PHASES = (THINKING, ANSWER, "both")
 
@@ -48,3 +48,12 @@ class EntropyPause(PolicyBase):
         if view.entropy > self.threshold and calm:
             return force(Part("entropy", view.vocab.encode(self.text)))
         return proposed
+
+    def quiet_steps(self, view: View) -> int:
+        """Quiet in another phase, once its insertions are spent, and through the cooldown; else every step."""
+        if self.phase not in (view.phase, "both") or view.count("entropy") >= self.max_insertions:
+            return FOREVER
+        last = view.last("entropy")
+        if last is None:
+            return 0
+        return max(0, self.cooldown - view.sampled_since(last.start + last.length))

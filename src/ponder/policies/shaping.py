@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import (
-    ANSWER, INSERTING, LAST, OPENING, THINKING, Action, Force, Part, PolicyBase, Probe, View, force, require,
+    ANSWER, FOREVER, INSERTING, LAST, OPENING, THINKING, Action, Force, Part, PolicyBase, Probe, View, force,
+    require,
 )
 from .budget import wrap_up
 
@@ -34,6 +35,9 @@ class Prefix(PolicyBase):
             return force(Part("prefix", view.vocab.encode(self.text)))
         return proposed
 
+    def quiet_steps(self, view: View) -> int:
+        return opening_quiet(view)
+
 
 @dataclass(frozen=True)
 class NoThinking(PolicyBase):
@@ -48,6 +52,14 @@ class NoThinking(PolicyBase):
             thought = view.vocab.encode(self.text) if self.text else ()
             return wrap_up(view).after(Part("thought", thought))
         return proposed
+
+    def quiet_steps(self, view: View) -> int:
+        return opening_quiet(view)
+
+
+def opening_quiet(view: View) -> int:
+    """What opens the thinking acts on its first step only."""
+    return 0 if view.phase == THINKING and not view.tokens else FOREVER
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,17 @@ class Filler(PolicyBase):
             return wrap_up(view).after(Part("filler", fit(units, room)))
         return proposed
 
+    def quiet_steps(self, view: View) -> int:
+        """Before the end, quiet until the filler would no longer fit under the cap (an ending is an event)."""
+        if view.phase != THINKING or view.count("filler"):
+            return FOREVER
+        if self.where == "replace":
+            return 0
+        if view.cap is None:
+            return FOREVER
+        units = len(view.vocab.encode(self.text)) * self.count
+        return max(0, view.cap - view.thinking_tokens - units)
+
 
 def fit(ids: tuple[int, ...], room: int | None) -> tuple[int, ...]:
     return ids if room is None else ids[: max(0, room)]
@@ -128,3 +151,14 @@ class Pause(PolicyBase):
             self.every is not None and view.sampled_since(last.start + last.length) >= self.every
         )
         return force(Part("pause", repeated(view, self.text, self.count))) if due else proposed
+
+    def quiet_steps(self, view: View) -> int:
+        """Quiet while thinking; in the answer, until ``every`` tokens have been sampled since the last pause."""
+        if view.phase != ANSWER:
+            return FOREVER
+        last = view.last("pause")
+        if last is None:
+            return 0
+        if self.every is None:
+            return FOREVER
+        return max(0, self.every - view.sampled_since(last.start + last.length))

@@ -32,6 +32,7 @@ from .extra_args import request_thinking
 from .steer import MarkerVocab, Steer, Step, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
+HEAD = 4096  # the vocabulary's first tokens (in a BPE vocabulary its commonest), read to bound a row's best logits
 
 
 class PonderLogitsProcessor(LogitsProcessor):
@@ -55,7 +56,7 @@ class PonderLogitsProcessor(LogitsProcessor):
             logger.error("ponder: this model has neither </think> nor <|im_start|> as one token; "
                          "requests with thinking options run unsteered")
         self.steers: dict[int, tuple[Steer, list[int]]] = {}  # batch index: (steer, the engine's output ids)
-        self.neg_inf = float("-inf")
+        self.order: list[tuple[int, tuple[Steer, list[int]]]] = []  # the same, by batch index
         # Unseeded requests draw their endings from one generator seeded like the engine, so that every
         # tensor-parallel rank, calling it in the same order, decides alike.
         self.rng = np.random.default_rng(vllm_config.model_config.seed or 0)
@@ -78,23 +79,24 @@ class PonderLogitsProcessor(LogitsProcessor):
     # the persistent batch
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
-        if batch_update is not None:
-            for index in batch_update.removed:
+        """Follow the batch's changes; a row's new output tokens are read only when its policies are asked."""
+        if batch_update is None:
+            return
+        for index in batch_update.removed:
+            self.steers.pop(index, None)
+        for index, params, prompt, output in batch_update.added:
+            steer = self._new_steer(params, prompt)
+            if steer is None:
                 self.steers.pop(index, None)
-            for index, params, prompt, output in batch_update.added:
-                steer = self._new_steer(params, prompt)
-                if steer is None:
-                    self.steers.pop(index, None)
-                else:
-                    self.steers[index] = (steer, output)
-            for a, b, direction in batch_update.moved:
-                first, second = self.steers.pop(a, None), self.steers.pop(b, None)
-                if first is not None:
-                    self.steers[b] = first
-                if second is not None and direction == MoveDirectionality.SWAP:
-                    self.steers[a] = second
-        for steer, output in self.steers.values():
-            steer.sync(output)
+            else:
+                self.steers[index] = (steer, output)
+        for a, b, direction in batch_update.moved:
+            first, second = self.steers.pop(a, None), self.steers.pop(b, None)
+            if first is not None:
+                self.steers[b] = first
+            if second is not None and direction == MoveDirectionality.SWAP:
+                self.steers[a] = second
+        self.order = sorted(self.steers.items())
 
     def _new_steer(self, params: SamplingParams, prompt=None) -> Steer | None:
         policy, fmt = request_thinking(params.extra_args)
@@ -115,33 +117,84 @@ class PonderLogitsProcessor(LogitsProcessor):
     # each step
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        """Ask the policies of the rows that need them; every other row costs a check in the batch's tensors.
+
+        A row needs its policies when its output reached the position they asked to be asked at (``due``), or
+        when the token it is about to sample may end its thinking (``_may_end``). A quiet row that samples has
+        its ending tokens banned for the step instead (its draw said it would not end); nothing else is done.
+        """
         if not self.steers:
             return logits
-        forced_rows, forced_ids, banned_rows, banned_ids = [], [], [], []
-        indices = list(self.steers)
-        best = logits[indices].argmax(dim=-1).tolist()  # every greedy choice in one call: one device sync
-        for index, top in zip(indices, best):
-            steer, _output = self.steers[index]
-            step: Step = steer.next(TorchRow(logits[index], top))
+        looks, quiet = [], []
+        for index, (steer, output) in self.order:
+            if len(output) >= steer.due:
+                looks.append(index)
+            elif steer.watched:
+                quiet.append(index)
+        bans: list[tuple[int, int]] = []
+        if quiet:
+            looks += self._may_end(logits, quiet, bans)
+        forced: list[tuple[int, int]] = []
+        for index in sorted(looks):
+            steer, output = self.steers[index]
+            steer.sync(output)
+            step: Step = steer.next(TorchRow(logits[index]))
             if step.force is not None:
-                forced_rows.append(index)
-                forced_ids.append(step.force)
+                forced.append((index, step.force))
             elif step.ban:
-                banned_rows += [index] * len(step.ban)
-                banned_ids += sorted(step.ban)
-        if banned_rows:
-            logits[banned_rows, banned_ids] = self.neg_inf
-        if forced_rows:
-            logits[forced_rows] = self.neg_inf
-            logits[forced_rows, forced_ids] = 0.0
-        return logits
+                bans += [(index, token) for token in sorted(step.ban)]
+        return shaped(logits, forced, bans)
+
+    def _may_end(self, logits: torch.Tensor, rows: list[int], bans: list) -> list[int]:
+        """The quiet rows that may end their thinking now; the others that sample get their endings banned.
+
+        Exact, and without reading whole rows: the most likely token (greedy) or the chance of an ending
+        (sampling) is bounded with the first ``HEAD`` tokens of the vocabulary, whose logits stand below the
+        row's. A row whose ending tokens stand above that bound, or whose draw falls under the bounded chance,
+        is handed to its policies, which read the whole row.
+        """
+        steers = [self.steers[i][0] for i in rows]
+        ends = [steer.watched for steer in steers]
+        width = max(len(e) for e in ends)
+        device = logits.device
+        index = torch.tensor(rows, device=device)
+        cols = torch.tensor([e + (e[0],) * (width - len(e)) for e in ends], device=device)
+        temps = torch.tensor([max(steer.temperature, 1.0) if steer.greedy else steer.temperature
+                              for steer in steers], device=device)[:, None]
+        ending = logits[index[:, None], cols].float() / temps
+        head = logits[index, :HEAD].float() / temps
+        greedy = torch.tensor([steer.greedy for steer in steers], device=device)
+        bound = torch.where(greedy, (ending.amax(1) >= head.amax(1)).float(),
+                            torch.exp(ending - torch.logsumexp(head, dim=1, keepdim=True)).sum(1))
+        flagged = []
+        for i, steer, watched, chance in zip(rows, steers, ends, bound.tolist()):  # one device sync
+            if steer.greedy:
+                if chance > 0.5:
+                    flagged.append(i)
+            elif steer.draw(at=len(self.steers[i][1])) < chance * (1 + 1e-4):  # a margin over rounding
+                flagged.append(i)
+            else:
+                bans += [(i, token) for token in watched]
+        return flagged
+
+
+def shaped(logits: torch.Tensor, forced: list[tuple[int, int]], bans: list[tuple[int, int]]) -> torch.Tensor:
+    """Bans, then forced tokens (every other logit -inf), each as one masked write over the batch."""
+    if bans:
+        rows, ids = zip(*bans)
+        logits[list(rows), list(ids)] = float("-inf")
+    if forced:
+        rows, ids = zip(*forced)
+        logits[list(rows)] = float("-inf")
+        logits[list(rows), list(ids)] = 0.0
+    return logits
 
 
 class TorchRow:
-    """One row of the batch's logits, read lazily: most steps need only the greedy choice."""
+    """One row of the batch's logits, read only as far as a decision needs."""
 
-    def __init__(self, logits: torch.Tensor, best: int) -> None:
-        self.logits, self._best = logits, best
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
 
     def _masked(self, banned) -> torch.Tensor:
         if not banned:
@@ -151,13 +204,12 @@ class TorchRow:
         return row
 
     def best(self, banned) -> int:
-        if not banned or self._best not in banned:
-            return self._best
         return int(torch.argmax(self._masked(banned)))
 
     def chances(self, ids, banned, temperature):
-        probs = torch.softmax(self._masked(banned).float() / temperature, dim=-1)
-        return probs[list(ids)].cpu().double().numpy()
+        scaled = self._masked(banned).float() / temperature
+        probs = torch.exp(scaled[list(ids)] - torch.logsumexp(scaled, dim=-1))
+        return probs.cpu().double().numpy()
 
     def stats(self) -> tuple[float, float]:
         from ..sampling import entropy_stats

@@ -82,24 +82,45 @@ class Steer:
             self.rng = np.random.default_rng(self.seed)
         self.decided_at: int | None = None  # the position of the last decision (it stands once emitted past)
         self.drawn: tuple[int, float] | None = None  # the position of the last random draw, and the draw
+        self.draws = Draws(self.rng)
+        # the engine's output length at which the policies must be asked again; until then only an ending
+        # (a watched token about to be sampled) needs them
+        self.due = 0
+        self.watched = self.endings()  # as of the last decision: the phase changes only at a decision
 
     @property
     def greedy(self) -> bool:
         return self.temperature < 1e-5  # vLLM's own threshold for greedy sampling
 
     def sync(self, output: Sequence[int]) -> None:
-        """Catch up with the engine's output tokens; a token off the schedule replaces the rest of it."""
-        trace = self.trace
-        for i in range(self.emitted, len(output)):
+        """Catch up with the engine's output tokens; a token off the schedule replaces the rest of it.
+
+        Read from where the last call stopped. Past the schedule every token is sampled: they go in at
+        once (a row left quiet for many steps catches up in one call).
+        """
+        trace, start, end = self.trace, self.emitted, len(output)
+        if start == len(trace.ids) and end > start:
+            self._extend_sampled(output[start:end])
+            self.emitted = end
+            return
+        for i in range(start, end):
             token = output[i]
             if i < len(trace.ids):
                 if trace.ids[i] == token:
                     continue
                 trace.pop(len(trace.ids) - i)
-            trace.push_sampled(token)
-            if trace.phase == THINKING and token == self.vocab.end_id:
-                trace.close_thinking(len(trace.ids) - 1, forced=False)
-        self.emitted = len(output)
+            self._extend_sampled((token,))
+        self.emitted = end
+
+    def _extend_sampled(self, tokens: Sequence[int]) -> None:
+        """Sampled tokens; an end marker among them while thinking closes the thinking there."""
+        trace, end_id = self.trace, self.vocab.end_id
+        if trace.phase == THINKING and end_id in tokens:
+            at = list(tokens).index(end_id)
+            trace.extend_sampled(tokens[: at + 1])
+            trace.close_thinking(len(trace.ids) - 1, forced=False)
+            tokens = tokens[at + 1:]
+        trace.extend_sampled(tokens)
 
     def next(self, row: Row) -> Step:
         """This step's shaping of the logits.
@@ -114,7 +135,23 @@ class Steer:
         elif self.emitted < len(self.trace.ids):
             return Step(force=self.trace.ids[self.emitted])  # follow the schedule
         self.decided_at = self.emitted
-        return self.decide(row)
+        step = self.decide(row)
+        self.due = self.emitted + self.quiet_steps()
+        self.watched = self.endings()
+        return step
+
+    def quiet_steps(self) -> int:
+        """After a decision: how many steps, this one included, the policies are sure to leave alone unless the
+        model tries to end its thinking (0: ask them again at the next step)."""
+        if len(self.trace.ids) != self.emitted:
+            return 0  # a forced run, or an ending, is under way
+        return self.policy.quiet_steps(self.view())
+
+    def endings(self) -> tuple[int, ...]:
+        """The tokens that, sampled now, would be an ending the policies must see first."""
+        if self.trace.phase != THINKING:
+            return ()
+        return (self.vocab.end_id, *sorted(self.vocab.eos_ids))
 
     def decide(self, row: Row) -> Step:
         trace = self.trace
@@ -152,10 +189,12 @@ class Steer:
             return None
         return ends[int(np.searchsorted(np.cumsum(chances), draw, side="right"))]
 
-    def draw(self) -> float:
-        """A uniform draw, one per position: a decision made again at a position draws what it drew before."""
-        if self.drawn is None or self.drawn[0] != self.emitted:
-            self.drawn = (self.emitted, float(self.rng.random()))
+    def draw(self, at: int | None = None) -> float:
+        """A uniform draw, one per position (default: the one reached): a decision made again at a position
+        draws what it drew before."""
+        at = self.emitted if at is None else at
+        if self.drawn is None or self.drawn[0] != at:
+            self.drawn = (at, self.draws.next())
         return self.drawn[1]
 
     def view(self, ending: Ending | None = None, stats=(None, None)) -> View:
@@ -179,6 +218,21 @@ class Steer:
         if self.emitted < len(trace.ids):
             return Step(force=trace.ids[self.emitted])
         return UNSHAPED
+
+
+class Draws:
+    """Uniform draws from a generator, taken a block at a time: the same numbers as one call per draw, for less."""
+
+    BLOCK = 64
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng, self.block, self.used = rng, [], 0
+
+    def next(self) -> float:
+        if self.used == len(self.block):
+            self.block, self.used = self.rng.random(self.BLOCK).tolist(), 0
+        self.used += 1
+        return self.block[self.used - 1]
 
 
 def closes_thinking(prompt: Sequence[int] | None, end_id: int, decode: Callable[[Sequence[int]], str],
