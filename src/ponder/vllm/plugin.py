@@ -32,7 +32,7 @@ from .extra_args import request_thinking
 from .steer import MarkerVocab, Steer, Step, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
-HEAD = 4096  # the vocabulary's first tokens (in a BPE vocabulary its commonest), read to bound a row's best logits
+HEAD = 1024  # the vocabulary's first tokens (in a BPE vocabulary its commonest), read to bound a row's best logits
 
 
 class PonderLogitsProcessor(LogitsProcessor):
@@ -57,6 +57,7 @@ class PonderLogitsProcessor(LogitsProcessor):
                          "requests with thinking options run unsteered")
         self.steers: dict[int, tuple[Steer, list[int]]] = {}  # batch index: (steer, the engine's output ids)
         self.order: list[tuple[int, tuple[Steer, list[int]]]] = []  # the same, by batch index
+        self.width, self.watch = 1, None
         # Unseeded requests draw their endings from one generator seeded like the engine, so that every
         # tensor-parallel rank, calling it in the same order, decides alike.
         self.rng = np.random.default_rng(vllm_config.model_config.seed or 0)
@@ -97,6 +98,8 @@ class PonderLogitsProcessor(LogitsProcessor):
             if second is not None and direction == MoveDirectionality.SWAP:
                 self.steers[a] = second
         self.order = sorted(self.steers.items())
+        self.width = max((len(steer.vocab.eos_ids) + 1 for steer, _ in self.steers.values()), default=1)
+        self.watch = None  # the batch's ending tokens as a tensor, made again when the watched rows change
 
     def _new_steer(self, params: SamplingParams, prompt=None) -> Steer | None:
         policy, fmt = request_thinking(params.extra_args)
@@ -120,61 +123,74 @@ class PonderLogitsProcessor(LogitsProcessor):
         """Ask the policies of the rows that need them; every other row costs a check in the batch's tensors.
 
         A row needs its policies when its output reached the position they asked to be asked at (``due``), or
-        when the token it is about to sample may end its thinking (``_may_end``). A quiet row that samples has
+        when the token it is about to sample may end its thinking (``Watch``). A quiet row that samples has
         its ending tokens banned for the step instead (its draw said it would not end); nothing else is done.
         """
         if not self.steers:
             return logits
-        looks, quiet = [], []
+        looks, greedy, sampled = [], [], []
         for index, (steer, output) in self.order:
             if len(output) >= steer.due:
                 looks.append(index)
-            elif steer.watched:
-                quiet.append(index)
+            if steer.watched:
+                (greedy if steer.greedy else sampled).append(index)
+        may_end = self._greedy_may_end(logits, greedy) if greedy else set()
+        looks = set(looks)
+        looks.update(may_end)
         bans: list[tuple[int, int]] = []
-        if quiet:
-            looks += self._may_end(logits, quiet, bans)
+        quiet_sampled = [i for i in sampled if i not in looks]
+        if quiet_sampled:
+            looks.update(self._sampled_may_end(logits, quiet_sampled, bans))
         forced: list[tuple[int, int]] = []
         for index in sorted(looks):
             steer, output = self.steers[index]
             steer.sync(output)
-            step: Step = steer.next(TorchRow(logits[index]))
+            step: Step = steer.next(TorchRow(logits[index], index in may_end or not steer.greedy))
             if step.force is not None:
                 forced.append((index, step.force))
             elif step.ban:
                 bans += [(index, token) for token in sorted(step.ban)]
         return shaped(logits, forced, bans)
 
-    def _may_end(self, logits: torch.Tensor, rows: list[int], bans: list) -> list[int]:
-        """The quiet rows that may end their thinking now; the others that sample get their endings banned.
+    def _greedy_may_end(self, logits: torch.Tensor, rows: list[int]) -> set[int]:
+        """The greedy rows whose best token may be one of their ending tokens, in one pass over the batch.
 
-        Exact, and without reading whole rows: the most likely token (greedy) or the chance of an ending
-        (sampling) is bounded with the first ``HEAD`` tokens of the vocabulary, whose logits stand below the
-        row's. A row whose ending tokens stand above that bound, or whose draw falls under the bounded chance,
-        is handed to its policies, which read the whole row.
+        Exact without reading whole rows: a row's best logit is at least the best of the vocabulary's first
+        ``HEAD`` tokens, so an ending token below that is not the greedy choice. The rows left are read whole.
+        """
+        key = (logits.shape[0], tuple(rows))
+        if self.watch is None or self.watch[0] != key:
+            cols = [[0] * self.width for _ in range(logits.shape[0])]
+            mask = [False] * logits.shape[0]
+            for i in rows:
+                ends = self.steers[i][0].watched
+                cols[i], mask[i] = list(ends + (ends[0],) * (self.width - len(ends))), True
+            self.watch = (key, torch.tensor(cols, device=logits.device), torch.tensor(mask, device=logits.device))
+        _, cols, mask = self.watch
+        flags = (logits.gather(1, cols).amax(1) >= logits[:, :HEAD].amax(1)) & mask
+        return set(flags.nonzero().flatten().tolist())  # one device sync
+
+    def _sampled_may_end(self, logits: torch.Tensor, rows: list[int], bans: list) -> list[int]:
+        """The quiet sampling rows whose draw may pick an ending; the others get their endings banned.
+
+        The chance of an ending is bounded from above with the first ``HEAD`` tokens' share of the
+        probability, so a draw above the bound (with a margin over rounding) cannot be an ending.
         """
         steers = [self.steers[i][0] for i in rows]
-        ends = [steer.watched for steer in steers]
-        width = max(len(e) for e in ends)
+        width = self.width
         device = logits.device
         index = torch.tensor(rows, device=device)
-        cols = torch.tensor([e + (e[0],) * (width - len(e)) for e in ends], device=device)
-        temps = torch.tensor([max(steer.temperature, 1.0) if steer.greedy else steer.temperature
-                              for steer in steers], device=device)[:, None]
+        cols = torch.tensor([s.watched + (s.watched[0],) * (width - len(s.watched)) for s in steers], device=device)
+        temps = torch.tensor([s.temperature for s in steers], device=device)[:, None]
         ending = logits[index[:, None], cols].float() / temps
         head = logits[index, :HEAD].float() / temps
-        greedy = torch.tensor([steer.greedy for steer in steers], device=device)
-        bound = torch.where(greedy, (ending.amax(1) >= head.amax(1)).float(),
-                            torch.exp(ending - torch.logsumexp(head, dim=1, keepdim=True)).sum(1))
+        bound = torch.exp(ending - torch.logsumexp(head, dim=1, keepdim=True))
         flagged = []
-        for i, steer, watched, chance in zip(rows, steers, ends, bound.tolist()):  # one device sync
-            if steer.greedy:
-                if chance > 0.5:
-                    flagged.append(i)
-            elif steer.draw(at=len(self.steers[i][1])) < chance * (1 + 1e-4):  # a margin over rounding
+        for i, steer, chances in zip(rows, steers, bound.tolist()):  # one device sync
+            if steer.draw(at=len(self.steers[i][1])) < sum(chances[: len(steer.watched)]) * (1 + 1e-4):
                 flagged.append(i)
             else:
-                bans += [(i, token) for token in watched]
+                bans += [(i, token) for token in steer.watched]
         return flagged
 
 
@@ -193,8 +209,9 @@ def shaped(logits: torch.Tensor, forced: list[tuple[int, int]], bans: list[tuple
 class TorchRow:
     """One row of the batch's logits, read only as far as a decision needs."""
 
-    def __init__(self, logits: torch.Tensor) -> None:
+    def __init__(self, logits: torch.Tensor, may_end: bool = True) -> None:
         self.logits = logits
+        self.may_end = may_end  # False: the batch's check showed no ending token is the greedy choice
 
     def _masked(self, banned) -> torch.Tensor:
         if not banned:
@@ -203,8 +220,13 @@ class TorchRow:
         row[list(banned)] = float("-inf")
         return row
 
-    def best(self, banned) -> int:
-        return int(torch.argmax(self._masked(banned)))
+    def greedy_ending(self, ends, banned) -> int | None:
+        if not banned and not self.may_end:
+            return None
+        row = self._masked(banned)
+        # on the CPU numpy finds the first best several times sooner than torch
+        best = int(row.numpy().argmax()) if row.device.type == "cpu" else int(torch.argmax(row))
+        return best if best in ends else None
 
     def chances(self, ids, banned, temperature):
         scaled = self._masked(banned).float() / temperature

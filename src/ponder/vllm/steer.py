@@ -33,7 +33,8 @@ from ..sampling import entropy_stats, log_softmax
 class Row(Protocol):
     """One request's next-token logits, as the steer needs them."""
 
-    def best(self, banned: frozenset[int]) -> int: ...  # the greedy choice
+    def greedy_ending(self, ends: Sequence[int], banned: frozenset[int]) -> int | None: ...  # the greedy choice
+    # if it is one of ``ends`` (with ``banned`` masked), else None
 
     def chances(self, ids: Sequence[int], banned: frozenset[int], temperature: float) -> np.ndarray: ...
 
@@ -180,8 +181,7 @@ class Steer:
         if not ends:
             return None
         if self.greedy:
-            best = row.best(banned)
-            return best if best in ends else None
+            return row.greedy_ending(ends, banned)
         chances = row.chances(ends, banned, self.temperature)
         draw = self.draw()
         total = float(chances.sum())
@@ -262,8 +262,9 @@ class NumpyRow:
         logits[list(banned)] = -np.inf
         return logits
 
-    def best(self, banned: frozenset[int]) -> int:
-        return int(np.argmax(self._masked(banned)))
+    def greedy_ending(self, ends, banned) -> int | None:
+        best = int(np.argmax(self._masked(banned)))
+        return best if best in ends else None
 
     def chances(self, ids, banned, temperature) -> np.ndarray:
         probs = np.exp(log_softmax(self._masked(banned) / temperature))
