@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from ..errors import PonderError
 from .base import Backend
+from .placement import Placement
 
 BACKENDS = {
     "llama.cpp": "ponder.backends.llamacpp:LlamaCppBackend",
@@ -85,23 +86,29 @@ def cpuinfo_blocks(text: str) -> list[dict]:
 
 @lru_cache(maxsize=4)
 def load_backend(model: str | None = None, backend: str = "auto", n_ctx: int = 4096,
-                 threads: int | None = None) -> Backend:
+                 threads: int | None = None, device: str = "auto", dtype: str = "auto",
+                 gpu_layers: int | None = None) -> Backend:
     """Load (once per process) a model for the named backend; ``auto`` picks by what ``model`` is.
 
     ``threads``: CPU threads for its forward passes (default: the physical cores; a tiny model one).
-    Every caller gets the same backend, whose KV cache holds one generation at a time: ``generate``
-    holds it (``exclusive``) while it runs, so threads sharing it take turns.
+    ``device`` (auto, cpu, cuda, cuda:N, mps) and ``dtype`` (auto, bfloat16, float16, float32): where
+    transformers puts the weights and in what type (auto: a GPU when there is one, in bfloat16 when it
+    has it; float32 on the CPU); ``gpu_layers``: the layers llama.cpp offloads (default: all when its
+    build can offload). Every caller gets the same backend, whose KV cache holds one generation at a
+    time: ``generate`` holds it (``exclusive``) while it runs, so threads sharing it take turns.
     """
     if threads is not None and threads < 1:
         raise PonderError(f"--threads must be >= 1, got {threads}")
+    placement = Placement(device, dtype, gpu_layers)
     path, name = resolve(model, backend)
+    placement.check(name)
     module, cls = BACKENDS[name].split(":")
     try:
         loader = getattr(importlib.import_module(module), cls)
     except ImportError as err:
         extra = "llama" if name == "llama.cpp" else name
         raise PonderError(f"the {name} backend is not installed ({err}): pip install 'ponder[{extra}]'") from err
-    return loader(path, n_ctx=n_ctx, threads=threads)
+    return loader(path, n_ctx=n_ctx, threads=threads, placement=placement)
 
 
 class Holder:
@@ -136,4 +143,5 @@ def exclusive(backend):
             holder.owner = None
 
 
-__all__ = ["BACKENDS", "CHOICES", "Backend", "default_model_path", "exclusive", "load_backend", "physical_cores", "resolve"]
+__all__ = ["BACKENDS", "CHOICES", "Backend", "Placement", "default_model_path", "exclusive", "load_backend",
+           "physical_cores", "resolve"]

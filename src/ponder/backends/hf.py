@@ -9,26 +9,22 @@ import numpy as np
 
 from ..errors import PonderError
 from .base import CachedSequence
+from .placement import SPREAD, Placement, spread_or_one
 
 
 class TransformersBackend(CachedSequence):
     name = "transformers"
 
-    def __init__(self, path: str, n_ctx: int = 4096, dtype: str = "float32", threads: int | None = None) -> None:
+    def __init__(self, path: str, n_ctx: int = 4096, threads: int | None = None,
+                 placement: Placement | None = None) -> None:
         super().__init__()
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
-        folder, gguf = (os.path.dirname(path) or ".", os.path.basename(path)) if path.endswith(".gguf") else (path, None)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=getattr(torch, dtype))
-        except (OSError, ValueError) as err:
-            raise PonderError(f"transformers could not load {path!r} ({err}): "
-                              "pass a Hugging Face model folder or a GGUF file") from err
+        self.tokenizer, self.model = load(path, placement or Placement(), torch)
+        self.device = self.model.get_input_embeddings().weight.device  # where a pass's ids go
         self.model.eval()
-        self.batch_rows = 16  # rows per forward pass when batching, by default
+        self.batch_rows = 16 if self.device.type == "cpu" else 64  # rows per forward pass when batching, by default
         tiny = sum(p.numel() for p in self.model.parameters()) < 20_000_000
         if tiny:
             self.batch_rows = 256  # batching is nearly free: the main job makes 14 times the generations/s of 1 row
@@ -110,10 +106,11 @@ class TransformersBackend(CachedSequence):
             self._cache = DynamicCache()
         self.use_threads(len(ids))
         with self.torch.inference_mode():
-            out = self.model(input_ids=self.torch.tensor([ids]), past_key_values=self._cache, use_cache=True,
-                             logits_to_keep=0 if every else 1)  # 0: every position
+            out = self.model(input_ids=self.torch.tensor([ids], device=self.device), past_key_values=self._cache,
+                             use_cache=True, logits_to_keep=0 if every else 1)  # 0: every position
         self._cache = out.past_key_values
-        return out.logits[0].float().numpy() if every else out.logits[0, -1].float().numpy()
+        logits = out.logits[0] if every else out.logits[0, -1]
+        return logits.float().cpu().numpy()  # the pass's one copy to the host
 
     def _drop(self, n_keep: int) -> None:
         if self._cache is not None:
@@ -134,11 +131,34 @@ class TransformersBackend(CachedSequence):
         """transformers' own greedy ``generate`` of ``n`` tokens (for baselines)."""
         with self.torch.inference_mode():
             out = self.model.generate(
-                self.torch.tensor([list(ids)]), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                pad_token_id=self.tokenizer.eos_token_id,
+                self.torch.tensor([list(ids)], device=self.device), max_new_tokens=n, min_new_tokens=n,
+                do_sample=False, pad_token_id=self.tokenizer.eos_token_id,
             )
         self.cached, self._cache = [], None
         return out[0, len(ids):].tolist()
+
+
+def load(path: str, placement: Placement, torch):
+    """The tokenizer and the model, its weights on the device and in the type ``placement`` asks for."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, gguf = (os.path.dirname(path) or ".", os.path.basename(path)) if path.endswith(".gguf") else (path, None)
+    device = placement.torch_device(torch)  # before anything is loaded: no GPU is one clear line
+    dtype = placement.torch_dtype(torch, device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+        if device == SPREAD:
+            device = spread_or_one(torch, AutoConfig.from_pretrained(folder, gguf_file=gguf), dtype)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=dtype,
+                                                     device_map=None if device == "cpu" else device)
+    except (OSError, ValueError) as err:
+        raise PonderError(f"transformers could not load {path!r} ({err}): "
+                          "pass a Hugging Face model folder or a GGUF file") from err
+    except torch.OutOfMemoryError as err:
+        kind = str(dtype).removeprefix("torch.")
+        raise PonderError(f"{path!r} does not fit on {device} in {kind} ({err}): try --device auto (several GPUs), "
+                          "a smaller --dtype, or a GGUF on llama.cpp with --gpu-layers") from err
+    return tokenizer, model
 
 
 def gguf_to_folder(gguf_path: str, out: str, dtype: str = "float32") -> str:
