@@ -10,7 +10,7 @@ rewind or a finished row only moves the row's length back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NAME = "ponder_rows"  # the attention implementation ponder registers with transformers
 
@@ -40,25 +40,30 @@ def row_attention(module, query, key, value, attention_mask, scaling=None, dropo
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                       **kwargs)
-    return rows_layout.attend(query, key, value, scaling), None
+    return rows_layout.on(query.device).attend(query, key, value, scaling), None
 
 
 @dataclass(frozen=True)
 class Grid:
-    """Some of a pass's queries laid out as (row, column), with what each may see: one SDPA call."""
+    """Some of a pass's queries laid out as (row, column), with what each may see: one SDPA call.
+
+    The query heads that share a key head sit side by side as that head's queries (grid columns
+    times the group), so the keys are read once per key head and never copied per query head.
+    """
 
     tokens: object  # LongTensor: which of the pass's new tokens sit on this grid
     rows: object  # each one's grid row
     columns: object  # and grid column
     strips: object  # the cache row of each grid row; None: grid row i is cache row i (a view, no copy)
-    mask: object  # BoolTensor (grid rows, 1, grid columns, key length): True where a query may look
+    mask: object  # BoolTensor (grid rows, 1, group x grid columns, key length): True where a query may look
 
     def attend(self, query, key, value, scaling, out) -> None:
         """Fill ``out`` (tokens, heads, dim) for this grid's tokens; query (1, heads, tokens, dim)."""
         import torch
 
-        width, _, depth, length = self.mask.shape
-        grid = query.new_zeros((width, query.shape[1], depth, query.shape[3]))
+        width, _, deep, length = self.mask.shape
+        heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[3]
+        grid = query.new_zeros((width, heads, deep * kv_heads // heads, dim))
         grid[self.rows, :, self.columns] = query[0, :, self.tokens].transpose(0, 1)
         if self.strips is None:
             keys, values = key[:width, :, :length], value[:width, :, :length]
@@ -66,23 +71,30 @@ class Grid:
             keys = key[:, :, :length].index_select(0, self.strips)
             values = value[:, :, :length].index_select(0, self.strips)
         found = torch.nn.functional.scaled_dot_product_attention(
-            grid, keys, values, attn_mask=self.mask, scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
-        out[self.tokens] = found[self.rows, :, self.columns]
+            grid.view(width, kv_heads, deep, dim), keys, values, attn_mask=self.mask, scale=scaling)
+        out[self.tokens] = found.reshape(grid.shape)[self.rows, :, self.columns]
+
+    def to(self, device) -> "Grid":
+        return Grid(*(None if t is None else t.to(device) for t in (self.tokens, self.rows, self.columns,
+                                                                     self.strips, self.mask)))
 
 
 @dataclass(frozen=True)
 class Layout:
-    """A pass's new tokens: each one's cache row and position, and the grids their attention runs on.
+    """A pass's new tokens: their ids, each one's cache row and position, the grids their attention runs on.
 
     Rows with one new token (most rows, most rounds) share a grid one column deep over the
     first rows of the cache, read in place; rows with more (a prompt, a forced run) get a grid
     of their own, so one long run does not make every row's grid deep.
     """
 
+    ids: object  # LongTensor (1, tokens)
     rows: object  # LongTensor (tokens,)
     positions: object
+    keep: object  # the tokens whose logits the pass returns
     grids: tuple[Grid, ...]
     length: int  # key slots the pass reaches
+    copies: dict = field(default_factory=dict, compare=False)  # on the other devices of a model spread over GPUs
 
     def attend(self, query, key, value, scaling):
         """query (1, heads, tokens, dim); key and value the strips (capacity, kv heads, slots, dim)."""
@@ -91,52 +103,95 @@ class Layout:
             grid.attend(query, key, value, scaling, out)
         return out[None]  # (1, tokens, heads, dim), as transformers' hooks return
 
+    def on(self, device) -> "Layout":
+        """This layout on ``device`` (the layers of a model spread over GPUs are on several)."""
+        if device == self.rows.device:
+            return self
+        if device not in self.copies:
+            self.copies[device] = Layout(self.ids.to(device), self.rows.to(device), self.positions.to(device),
+                                         self.keep.to(device), tuple(g.to(device) for g in self.grids), self.length)
+        return self.copies[device]
 
-def layout(work, starts: list[int]) -> Layout:
-    """The layout of a pass: ``work`` the (row, ids) items, ``starts`` each row's length before it."""
-    import torch
 
-    rows, positions, single, runs = [], [], [], []
+@dataclass(frozen=True)
+class GridPlan:
+    """A grid worked out on the host, as lists of indices: grid row g sees slots up to reach[g] + column."""
+
+    tokens: list[int]
+    rows: list[int]
+    columns: list[int]
+    strips: list[int] | None
+    reach: list[int]
+    depth: int
+    length: int  # key slots it reads
+
+    def lists(self) -> list[list[int]]:
+        return [self.tokens, self.rows, self.columns, self.reach] + ([] if self.strips is None else [self.strips])
+
+    def grid(self, sent, group: int, device) -> Grid:
+        """The grid from its lists on the device; ``group`` query heads share each key head."""
+        import torch
+
+        tokens, rows, columns, reach, *strips = sent
+        last = reach[:, None] + torch.arange(self.depth, device=device).repeat(group)  # query j*depth + c: column c
+        mask = torch.arange(self.length, device=device)[None, None, :] <= last[:, :, None]
+        return Grid(tokens, rows, columns, strips[0] if strips else None, mask[:, None])
+
+
+def layout(work, starts: list[int], keep: list[int], group: int = 1, device="cpu") -> Layout:
+    """The layout of a pass: ``work`` the (row, ids) items, ``starts`` each row's length before it, ``keep``
+    the tokens whose logits are wanted, ``group`` the query heads per key head.
+
+    Everything is worked out on the host from the lists, and goes to the device in one copy.
+    """
+    ids, rows, positions, single, runs = [], [], [], [], []
     for row, new in work:
         (single if len(new) == 1 else runs).append((row, len(rows), len(new)))
+        ids += new
         rows += [row] * len(new)
         positions += range(starts[row], starts[row] + len(new))
-    length = max(positions) + 1
-    grids = []
-    if single:
-        grids.append(single_grid(single, positions))
-    if runs:
-        depth = max(n for _, _, n in runs)
-        last = torch.tensor([starts[row] for row, _, _ in runs])[:, None] + torch.arange(depth)
-        mask = torch.arange(max(starts[row] + n for row, _, n in runs))[None, None, :] <= last[:, :, None]
-        grids.append(Grid(torch.tensor([first + j for _, first, n in runs for j in range(n)]),
-                          torch.tensor([g for g, (_, _, n) in enumerate(runs) for _ in range(n)]),
-                          torch.tensor([j for _, _, n in runs for j in range(n)]),
-                          torch.tensor([row for row, _, _ in runs]), mask[:, None]))
-    return Layout(torch.tensor(rows), torch.tensor(positions), tuple(grids), length)
+    plans = ([single_plan(single, positions)] if single else []) + ([runs_plan(runs, starts)] if runs else [])
+    sent = send([ids, rows, positions, keep, *(part for plan in plans for part in plan.lists())], device)
+    grids, at = [], 4
+    for plan in plans:
+        grids.append(plan.grid(sent[at:at + len(plan.lists())], group, device))
+        at += len(plan.lists())
+    return Layout(sent[0][None], sent[1], sent[2], sent[3], tuple(grids), max(positions) + 1)
 
 
-def single_grid(single: list, positions: list[int]) -> Grid:
+def send(lists: list[list[int]], device) -> list:
+    """The lists as LongTensors on ``device``: one copy from the host for all of them."""
+    import torch
+
+    flat = torch.tensor([v for values in lists for v in values], dtype=torch.long)
+    return list(flat.to(device, non_blocking=True).split([len(values) for values in lists]))
+
+
+def runs_plan(runs: list, starts: list[int]) -> GridPlan:
+    """The grid of the rows with several new tokens, ``runs`` their (row, first token, count) items."""
+    return GridPlan([first + j for _, first, n in runs for j in range(n)],
+                    [g for g, (_, _, n) in enumerate(runs) for _ in range(n)],
+                    [j for _, _, n in runs for j in range(n)],
+                    [row for row, _, _ in runs], [starts[row] for row, _, _ in runs],
+                    max(n for _, _, n in runs), max(starts[row] + n for row, _, n in runs))
+
+
+def single_plan(single: list, positions: list[int]) -> GridPlan:
     """The grid of the rows with one new token, ``single`` their (row, token index, 1) items.
 
     It reads the first cache rows in place, unless most of them have no query (a batch running
     dry): then it takes a copy of the strips of the rows that have one.
     """
-    import torch
-
-    at = torch.tensor([row for row, _, _ in single])
-    seen = torch.tensor([positions[first] for _, first, _ in single])
-    length = int(seen.max()) + 1
-    tokens = torch.tensor([first for _, first, _ in single])
-    width = int(at.max()) + 1
+    at = [row for row, _, _ in single]
+    seen = [positions[first] for _, first, _ in single]
+    tokens, zeros, length = [first for _, first, _ in single], [0] * len(single), max(seen) + 1
+    width = max(at) + 1
     if 2 * len(single) < width:
-        mask = torch.arange(length)[None, :] <= seen[:, None]
-        grid_rows = torch.arange(len(single))
-        return Grid(tokens, grid_rows, torch.zeros_like(at), at, mask[:, None, None, :])
-    reach = torch.zeros(width, dtype=torch.long)  # a grid row without a query sees slot 0
-    reach[at] = seen
-    mask = torch.arange(length)[None, :] <= reach[:, None]
-    return Grid(tokens, at, torch.zeros_like(at), None, mask[:, None, None, :])
+        return GridPlan(tokens, list(range(len(single))), zeros, at, seen, 1, length)
+    reach = [0] * width  # a grid row without a query sees slot 0
+    for row, slot in zip(at, seen):
+        reach[row] = slot
+    return GridPlan(tokens, at, zeros, None, reach, 1, length)
 
 
 class StripCache:
@@ -149,7 +204,7 @@ class StripCache:
         self.layout: Layout | None = None
 
     def update(self, key, value, layer_idx: int, *args, **kwargs):
-        layout = self.layout
+        layout = self.layout.on(key.device)
         for store, new in ((self.keys, key), (self.values, value)):
             strips = self._strips(store, layer_idx, new, layout.length)
             strips[layout.rows, :, layout.positions] = new[0].transpose(0, 1)
@@ -179,26 +234,31 @@ class StripRows:
         self.backend, self.torch, self.model, self.capacity = backend, backend.torch, backend.model, capacity
         self.cache = StripCache(capacity)
         self.lengths = [0] * capacity
+        config = self.model.config
+        heads = config.num_attention_heads
+        self.group = heads // (getattr(config, "num_key_value_heads", None) or heads)  # query heads per key head
+        self.unmasked = self.torch.ones((1, 1, 1, 1), dtype=self.torch.bool, device=backend.device)
+        self.head = self.model.get_output_embeddings().weight.device  # the last layers' (a model spread over GPUs)
 
     def forward(self, work, every=None) -> list:
         """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
         torch = self.torch
-        ids, kept, spans = [], [], []
+        kept, spans, n = [], [], 0
         starts = list(self.lengths)
         for k, (row, new) in enumerate(work):
-            ids += new
+            n += len(new)
             self.lengths[row] += len(new)
-            wanted = range(len(ids) - len(new), len(ids)) if every and every[k] else range(len(ids) - 1, len(ids))
+            wanted = range(n - len(new), n) if every and every[k] else range(n - 1, n)
             spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
             kept += wanted
-        self.cache.layout = plan = layout(work, starts)
-        self.backend.use_threads(len(ids))
+        self.cache.layout = plan = layout(work, starts, kept, self.group, self.backend.device)
+        self.backend.use_threads(n)
         with torch.inference_mode():  # a 4D mask goes to the attention as it is: the layout holds the real ones
-            out = self.model(input_ids=torch.tensor([ids]), position_ids=plan.positions[None],
-                             attention_mask=torch.ones((1, 1, 1, 1), dtype=torch.bool), past_key_values=self.cache,
-                             use_cache=True, logits_to_keep=torch.tensor(kept), rows_layout=plan)
+            out = self.model(input_ids=plan.ids, position_ids=plan.positions[None], attention_mask=self.unmasked,
+                             past_key_values=self.cache, use_cache=True, logits_to_keep=plan.on(self.head).keep,
+                             rows_layout=plan)
         self.cache.layout = None
-        logits = out.logits[0].float().numpy()
+        logits = out.logits[0].float().cpu().numpy()  # the pass's one copy to the host
         return [logits[span] for span in spans]
 
     def truncate(self, row: int, n_keep: int) -> None:
