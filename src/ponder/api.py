@@ -96,6 +96,9 @@ def generate(
     logprobs: int | None = None,
     prompt_logprobs: bool = False,
     endpoint=None,
+    device: str = "auto",
+    dtype: str = "auto",
+    gpu_layers: int | None = None,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -119,13 +122,20 @@ def generate(
     written in ChatML. ``top_k`` is sent as the non-OpenAI field most servers
     read (vLLM, llama-server, ponder serve); ``cancelled`` and ``continuation``
     cannot run over an endpoint and are refused.
+
+    ``device``, ``dtype`` and ``gpu_layers`` say where a ``model`` named by a string is loaded (see
+    ``load_backend``: auto puts it on a GPU when there is one).
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
                    prompt_logprobs=prompt_logprobs)
+    placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
     if endpoint is not None:
         check(max_tokens)
+        if placement != LOCAL:
+            raise PonderError("device, dtype and gpu_layers place a local model: the server at the endpoint "
+                              "places its own (leave them out with an endpoint)")
         if cancelled is not None or continuation:
             raise PonderError("cancelled and continuation need a local model: the s1 loop over an endpoint "
                               "can honour neither")
@@ -134,25 +144,26 @@ def generate(
                              raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
                              stops, on_text)
     check(max_tokens, prompt, thinking, continuation)
-    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    engine = engine_for(model, backend, n_ctx, placement)
     with exclusive(engine):  # one generation at a time on a model's KV cache; other threads wait their turn
         generation = prepare(engine, prompt, **options)
         return generation.result(generation.decoder.run(generation.prompt_ids))
 
 
 def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
-                  n_ctx: int = 4096, batch_size: int = 16) -> Iterator[tuple[int, Result]]:
+                  n_ctx: int = 4096, batch_size: int = 16, device: str = "auto", dtype: str = "auto",
+                  gpu_layers: int | None = None) -> Iterator[tuple[int, Result]]:
     """Run many generations on one model, ``batch_size`` rows per forward pass; yield (index, result) as each ends.
 
     Each request is a mapping of ``generate``'s keyword arguments (``prompt`` and
     any of ``thinking``, ``max_tokens``, ``temperature``, ``seed``...), each with
     its own policies. A request joins the batch as soon as a row is free, so the
     batch stays full. ``batch_size=1`` runs them one at a time, exactly as
-    ``generate`` does.
+    ``generate`` does. ``device``, ``dtype`` and ``gpu_layers`` as for ``generate``.
     """
     if batch_size < 1:
         raise PonderError(f"batch_size must be >= 1, got {batch_size}")
-    engine = model if hasattr(model, "prefill") else load_backend(model, backend, n_ctx)
+    engine = engine_for(model, backend, n_ctx, dict(device=device, dtype=dtype, gpu_layers=gpu_layers))
     with exclusive(engine):
         yield from run_many(engine, requests, batch_size)
 
@@ -183,6 +194,19 @@ def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> I
                 yield index, generation.result(trace)
     finally:
         batch.rows.close()
+
+
+LOCAL = dict(device="auto", dtype="auto", gpu_layers=None)  # where ponder loads a model by default
+
+
+def engine_for(model: str | Backend | None, backend: str, n_ctx: int, placement: dict) -> Backend:
+    """The model itself when it is loaded already, else loaded (once) where ``placement`` says."""
+    if not hasattr(model, "prefill"):
+        return load_backend(model, backend, n_ctx, None, **placement)
+    if placement != LOCAL:
+        raise PonderError("device, dtype and gpu_layers place a model as ponder loads it, and this one is loaded "
+                          "already: pass them to ponder.load_backend, or pass the model by name")
+    return model
 
 
 def check(max_tokens: int, prompt=None, thinking: Thinking = None, continuation: bool = False) -> None:

@@ -52,8 +52,20 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default="auto", choices=CHOICES)
     g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
     g.add_argument("--format", default="think", metavar="NAME", help="think format: think (default) or s1")
+    add_placement_options(g)
     g.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to drive with the s1 loop, "
                                                       "e.g. http://127.0.0.1:8000/v1 (--model: its model name)")
+
+
+def add_placement_options(g) -> None:
+    """Where a local model runs: the same three options on every command that loads one."""
+    g.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps (default: auto)")
+    g.add_argument("--dtype", default="auto", metavar="TYPE",
+                   help="transformers' weights: auto (bfloat16 on a GPU that has it, float32 on the CPU), bfloat16, "
+                        "float16 or float32 (default: auto)")
+    g.add_argument("--gpu-layers", type=int, metavar="N",
+                   help="llama.cpp: layers offloaded to the GPU, -1 all (default: all when its build can offload)")
 
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
@@ -110,7 +122,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         args.question, model=args.model, thinking=thinking, backend=args.backend, n_ctx=args.n_ctx,
         format=args.format, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, seed=args.seed, system=args.system, raw_prompt=args.raw, on_text=printer,
-        endpoint=args.endpoint,
+        endpoint=args.endpoint, device=args.device, dtype=args.dtype, gpu_layers=args.gpu_layers,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -20,6 +20,7 @@ def name_list(text: str) -> tuple[str, ...]:
 
 def register(sub) -> None:
     from ..backends import CHOICES
+    from ..cli import add_placement_options
     from .sweep import METHODS, SweepConfig
 
     d = SweepConfig()
@@ -48,6 +49,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, metavar="B", help="local model: generations per forward pass "
                    "(default: what suits the model; 1 is the exact, reproducible mode)")
     p.add_argument("--backend", default="auto", choices=CHOICES)
+    add_placement_options(p)
     p.add_argument("--format", default=d.format, help="think format: think or s1")
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-p", type=float, default=d.top_p)
@@ -125,7 +127,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seed=args.seed, model=args.model if args.model or args.endpoint else SweepConfig().model,
         backend=args.backend, format=args.format, endpoint=args.endpoint, steer=args.steer,
         temperature=args.temperature, top_p=args.top_p, price_input=args.price_input,
-        price_output=args.price_output,
+        price_output=args.price_output, device=args.device, dtype=args.dtype, gpu_layers=args.gpu_layers,
     )
     try:
         run_sweep(config, args.out, progress=not args.no_progress, concurrency=args.concurrency,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..backends.placement import Placement
 from ..errors import PonderError
 from ..usage import price
 from .methods import METHODS
@@ -48,6 +49,9 @@ class SweepConfig:
     # measured, so a sweep resumes against the same model served elsewhere
     endpoint: str | None = field(default=None, compare=False)
     steer: str = field(default="auto", compare=False)
+    device: str = field(default="auto", compare=False)  # where a local model runs (see load_backend)
+    dtype: str = field(default="auto", compare=False)
+    gpu_layers: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "policies", tuple(p.replace("-", "_") for p in self.policies))
@@ -66,6 +70,8 @@ class SweepConfig:
             raise PonderError(f"waits must be increasing counts >= 0, got {list(self.waits)}")
         if self.n < 1 or self.samples < 1:
             raise PonderError("--n and --samples must be >= 1")
+        if Placement(self.device, self.dtype, self.gpu_layers) != Placement() and self.endpoint is not None:
+            raise PonderError("--device, --dtype and --gpu-layers place a local model: drop them with --endpoint")
         if self.endpoint is not None:
             from ..remote import Endpoint, LoopPolicies
             from .fleet import STEERS
@@ -285,4 +291,4 @@ def sweep_target(config: SweepConfig):
                        [METHODS[p].build(b or 0) for p, b in config.settings()])
     from ..backends import load_backend
 
-    return load_backend(config.model, config.backend)
+    return load_backend(config.model, config.backend, 4096, None, config.device, config.dtype, config.gpu_layers)

@@ -10,6 +10,7 @@ from ..errors import PonderError
 
 def register(sub) -> None:
     from ..backends import CHOICES
+    from ..cli import add_placement_options
     from .settings import ServerSettings
 
     d = ServerSettings()
@@ -38,6 +39,7 @@ def register(sub) -> None:
                    help="generations decoded together, each request joining at the next step (default: what suits "
                         "the model; 1 runs requests one at a time, the exact, reproducible mode)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: the physical cores)")
+    add_placement_options(p)
     p.add_argument("--efforts", metavar="FILE",
                    help="what reasoning_effort stands for: an effort table from ponder calibrate (default: fixed "
                         "budgets)")
@@ -56,7 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port, api_key=api_key_from_env(args.api_key), price_input=args.price_input,
         price_output=args.price_output, max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
-        batch_size=args.batch_size, threads=args.threads,
+        batch_size=args.batch_size, threads=args.threads, device=args.device, dtype=args.dtype,
+        gpu_layers=args.gpu_layers,
         reasoning_fields=REASONING_FIELDS if args.reasoning_field == "both" else (args.reasoning_field,),
         efforts=args.efforts,
     )

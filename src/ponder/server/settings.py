@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..backends.placement import Placement
 from ..errors import PonderError
 from ..usage import price
 
@@ -33,6 +34,9 @@ class ServerSettings:
     recent: int = 50  # requests kept for GET /v1/ponder/requests
     batch_size: int | None = None  # generations decoded together (None: what suits the model; 1: exact mode)
     threads: int | None = None  # CPU threads for the model (None: the physical cores)
+    device: str = "auto"  # where the model runs: auto, cpu, cuda, cuda:N, mps
+    dtype: str = "auto"  # transformers' weights (auto: bfloat16 on a GPU that has it, float32 on the CPU)
+    gpu_layers: int | None = None  # llama.cpp's offloaded layers (None: all when its build can offload)
     reasoning_fields: tuple[str, ...] = REASONING_FIELDS  # the names the thinking is returned under
     efforts: str | None = None  # a calibrated effort table (ponder calibrate's JSON); None: the fixed budgets
     effort_table: dict = field(init=False, compare=False, repr=False)  # what each effort level stands for
@@ -53,6 +57,7 @@ class ServerSettings:
             raise PonderError(f"--reasoning-field must be one or both of {', '.join(REASONING_FIELDS)}")
         if self.api_key == "":
             raise PonderError("--api-key must not be empty")
+        Placement(self.device, self.dtype, self.gpu_layers)  # a bad --device or --dtype fails before anything loads
         from .efforts import EFFORTS, load_efforts
 
         object.__setattr__(self, "effort_table", EFFORTS if self.efforts is None else load_efforts(self.efforts))
