@@ -9,7 +9,13 @@ Prints three comparisons:
 2. the plugin vs the remote s1 loop for one request with 4 waits, both over HTTP;
 3. a sweep at concurrency 8 against vLLM (the s1 loop, no plugin) vs against ``ponder serve``;
 4. a sweep at concurrency 8 through vLLM with the plugin: each setting steered in the engine
-   (``--steer plugin``) vs the s1 loop's calls (``--steer loop``), same server.
+   (``--steer plugin``) vs the s1 loop's calls (``--steer loop``), same server;
+5. the plugin vs plain vLLM at batch 8, 64 and 256 on the tiny random Qwen3 the tests build (its steps are
+   cheap, so whatever the plugin adds shows), with (a) a budget that never triggers, (b) forcing on every
+   row, (c) half the rows without thinking options; the time the plugin's hooks took, per row and step,
+   and what that would add to a GPU's step.
+
+``--only 5`` (or any of 1-5, comma-separated) runs only those figures.
 """
 
 from __future__ import annotations
@@ -137,20 +143,34 @@ def ponder_serve():
 
 
 def main() -> None:
-    harness.model_dir()
-    plugin_overhead()
-    with harness.vllm_server(plugin=True) as plugin_url, harness.vllm_server(plugin=False) as plain_url:
-        four_waits(plugin_url, plain_url)
-        print("3. sweep, 48 generations at concurrency 8 (the s1 loop over HTTP):")
-        served = ponder_serve()
-        try:
-            sweep_throughput(plain_url, served.api)
-        finally:
-            from serving import stop
+    import argparse
 
-            stop(served)
-        print("4. sweep through vLLM with the plugin, 48 generations at concurrency 8 (budget and min):")
-        sweep_paths(plugin_url)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="1,2,3,4,5", help="the figures to run, e.g. 5 or 1,5")
+    figures = set(parser.parse_args().only.split(","))
+    harness.model_dir()
+    if "1" in figures:
+        plugin_overhead()
+    if figures & {"2", "3", "4"}:
+        with harness.vllm_server(plugin=True) as plugin_url, harness.vllm_server(plugin=False) as plain_url:
+            if "2" in figures:
+                four_waits(plugin_url, plain_url)
+            if "3" in figures:
+                print("3. sweep, 48 generations at concurrency 8 (the s1 loop over HTTP):")
+                served = ponder_serve()
+                try:
+                    sweep_throughput(plain_url, served.api)
+                finally:
+                    from serving import stop
+
+                    stop(served)
+            if "4" in figures:
+                print("4. sweep through vLLM with the plugin, 48 generations at concurrency 8 (budget and min):")
+                sweep_paths(plugin_url)
+    if "5" in figures:
+        from vllm_batches import production_batches
+
+        production_batches()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""bench/vllm.py's figure 5: the plugin against plain vLLM at production batch sizes.
+
+The tiny random Qwen3 the tests build (its forward pass is cheap, so whatever the plugin adds shows),
+the same prompts on both sides, a fixed number of tokens each (EOS ignored), greedy, best of 3 runs
+in one engine process per side. Three cases:
+
+(a) every row with a budget that never triggers (``max_think`` 4096): the plugin should cost nothing;
+(b) forcing on every row: each row held to a minimum of thinking with waits, an opening phrase and the
+    wrap-up. Random weights never end a thought, so a token the model writes often stands in for its
+    ending (the request's stop token, which the policies see as an ending and answer with a wait);
+(c) half the rows without thinking options.
+
+Printed per batch size: both times, the ratio, the time spent in the plugin's hooks per row and
+step (measured inside the engine process), and what that would add to a GPU decode step.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import harness
+import qwen3_tiny
+
+SIZES = (8, 64, 256)
+TOKENS = 64
+REPEAT = 3
+QUESTIONS = ["What is 12 + 30?", "Name a prime above 20.", "What is 7 times 6?", "Write about the sea.",
+             "List three colours.", "Explain rain.", "What is 100 - 58?", "Describe a forest."]
+# A decode step of an 8B model in bfloat16 at batch 256 must at least read its 16 GB of weights: 4.8 ms at an
+# H100 SXM's 3.35 TB/s (NVIDIA's data sheet); with the KV cache of 256 rows real steps take several times that.
+GPU_STEPS_MS = (4.8, 25.0)
+TARGETS = {"a": 1.05, "b": 1.15, "c": 1.05}
+
+
+def prompts(tokenizer) -> list[str]:
+    rendered = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                              add_generation_prompt=True, enable_thinking=True) for q in QUESTIONS]
+    return [text + "<think>\n" for text in rendered]
+
+
+def request(prompt: str, extra: dict | None = None, stop: list[int] | None = None) -> dict:
+    params = {"max_tokens": TOKENS, "temperature": 0.0, "ignore_eos": True}
+    if extra is not None:
+        params["extra_args"] = extra
+    if stop:
+        params["stop_token_ids"] = stop
+    return {"prompt": prompt, "params": params}
+
+
+def cases(texts: list[str], stand_in: int) -> dict[str, tuple[str, list]]:
+    """Each case's requests at each batch size."""
+    forcing = {"min_think": TOKENS - 8, "max_think": TOKENS - 8, "prefix": "Ok, so", "wait": ["Wait", "Hmm"]}
+    row = {
+        "a": lambda i: request(texts[i % len(texts)], {"max_think": 4096}),
+        "b": lambda i: request(texts[i % len(texts)], forcing, stop=[stand_in]),
+        "c": lambda i: request(texts[i % len(texts)], {"max_think": 4096} if i % 2 == 0 else None),
+    }
+    names = {"a": "a budget that never triggers", "b": "forcing on every row (minimum, waits, prefix, wrap-up)",
+             "c": "half the rows without thinking options"}
+    return {key: (names[key], [[row[key](i) for i in range(n)] for n in SIZES]) for key in row}
+
+
+def often_written(model: str, texts: list[str]) -> int:
+    """The token the random model writes most often: the stand-in for its ending in case (b)."""
+    out = harness.run_engine([request(t) for t in texts], plugin="none", model=model)
+    counts = Counter(token for r in out["results"] for token in r["token_ids"])
+    return counts.most_common(1)[0][0]
+
+
+def production_batches() -> None:
+    import os
+
+    from transformers import AutoTokenizer
+
+    # the engine core in the engine's own process, both sides alike, so the plugin's hooks are timed where they run
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+
+    model = qwen3_tiny.folder()
+    texts = prompts(AutoTokenizer.from_pretrained(model))
+    stand_in = often_written(model, texts)
+    table = cases(texts, stand_in)
+    plain_batches = [[request(texts[i % len(texts)]) for i in range(n)] for n in SIZES]
+    plain = harness.run_engine(plain_batches[0], plugin="none", model=model, repeat=REPEAT, batches=plain_batches)
+    steered_batches = [batch for _, batches in table.values() for batch in batches]
+    steered = harness.run_engine(steered_batches[0], plugin="timed", model=model, repeat=REPEAT,
+                                 batches=steered_batches)
+    print(f"5. the plugin vs plain vLLM, tiny Qwen3 (vocabulary 151,936), {TOKENS} tokens a row, greedy, "
+          f"best of {REPEAT}; case b's stand-in ending: token {stand_in}")
+    runs = iter(steered["batches"])
+    for key, (name, _) in table.items():
+        print(f"   ({key}) {name} (target <= {TARGETS[key]:.2f} at 64 and 256):")
+        for n, base in zip(SIZES, plain["batches"]):
+            report(n, base, next(runs), key)
+
+
+def report(rows: int, base: dict, run: dict, key: str) -> None:
+    p, s = min(base["seconds"]), min(run["seconds"])
+    tokens = sum(len(r["token_ids"]) for r in run["results"])
+    same = [r["token_ids"] for r in base["results"]] == [r["token_ids"] for r in run["results"]]
+    best = min(range(len(run["seconds"])), key=run["seconds"].__getitem__)
+    hooks, steps = run["plugin_seconds"][best], max(1, run["plugin_steps"][best])
+    per_row = hooks / steps / rows * 1e6
+    added = (s - p) / steps / rows * 1e6
+    projection = ", ".join(f"{per_row * rows / 1000 / ms:.1%} of a {ms:g} ms step" for ms in GPU_STEPS_MS)
+    line = (f"     batch {rows:3d}: plain {p:.2f} s | plugin {s:.2f} s | ratio {s / p:.3f} | hooks {per_row:.1f} us "
+            f"per row per step ({added:+.1f} us by wall time) | at {rows} rows on a GPU: {projection}")
+    if key == "a":
+        line += f" | identical tokens: {same}"
+    elif key == "b":
+        waits = sum(r["text"].count("Wait") + r["text"].count("Hmm") for r in run["results"]) / rows
+        base_tokens = sum(len(r["token_ids"]) for r in base["results"])
+        line += f" | {waits:.1f} waits a row, {tokens} tokens against plain's {base_tokens}"
+    print(line)
