@@ -144,6 +144,10 @@ def test_the_server_takes_the_same_options():
     finally:
         stop(served)
     one_line_error(ponder_cli("serve", "--model", "ponder-tiny", "--dtype", "float8"), "--dtype must be one of")
+    import torch
+
+    if not torch.cuda.is_available():
+        one_line_error(ponder_cli("serve", "--model", "ponder-tiny", "--device", "cuda"), "no CUDA device here")
 
 
 # what a GPU machine would decide, with a stand-in for torch
