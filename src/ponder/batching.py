@@ -13,6 +13,7 @@ floating-point sums).
 from __future__ import annotations
 
 import heapq
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -20,6 +21,8 @@ import numpy as np
 
 from .decoding import Decoder, Steps
 from .trace import Trace
+
+logger = logging.getLogger("ponder.batching")
 
 
 class Rows(Protocol):
@@ -150,17 +153,19 @@ class Batch:
             if run.leader is not None:  # the leader's prompt was just evaluated: take a copy of it
                 self.rows.copy(run.leader.row, run.row, len(run.prompt))
                 given[id(run)], run.leader = given[id(run.leader)].copy(), None
-        still = []
+        still, ended = [], []
         for run in self.running:
             run.prefilled = True
             try:
                 run.pending = run.steps.send(given[id(run)])
                 still.append(run)
             except StopIteration as end:
-                self._end(run, end.value, None)
+                ended.append((run, end.value, None))
             except Exception as err:  # one row's failure (a policy bug...) ends that row alone
-                self._end(run, None, err)
-        self.running = still
+                ended.append((run, None, err))
+        self.running = still  # before any callback runs: whatever one does, no row ends twice
+        for run, trace, error in ended:
+            self._end(run, trace, error)
 
     def fail(self, error: BaseException) -> None:
         """End every running generation with ``error`` (the forward pass itself failed)."""
@@ -171,4 +176,7 @@ class Batch:
     def _end(self, run: Running, trace: Trace | None, error: BaseException | None) -> None:
         self.rows.release(run.row)
         heapq.heappush(self.idle, run.row)
-        run.done(trace, error)
+        try:
+            run.done(trace, error)
+        except Exception:  # the caller's bug: its row is free again, and the other rows go on
+            logger.exception("a generation's done callback raised; the other rows go on")

@@ -197,6 +197,8 @@ class GenerationWorker:
     def _finish(self, ticket: Ticket) -> None:
         with self.lock:
             self.active.discard(ticket)
+        if ticket.future.done():
+            return  # answered already (a cancelled client): setting it again would raise on this thread
         if ticket.error is not None:
             ticket.future.set_exception(ticket.error)
             return
