@@ -19,6 +19,7 @@ from ..backends import load_backend
 from . import anthropic, openai
 from .anthropic_schemas import CountTokensRequest, MessagesRequest
 from .errors import ApiError, error_response
+from .guard import Guard
 from .metrics import Metrics, Recent
 from .middleware import BodyLimit, RequestMetrics
 from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
@@ -47,6 +48,8 @@ def create_app(settings: ServerSettings, backend=None) -> FastAPI:
                   description="OpenAI-compatible chat and text completions with per-request thinking budgets.")
     app.state.server = server
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(Guard, bound=settings.host, allowed_hosts=settings.allowed_hosts,  # before the body is read
+                       allow_origins=settings.allow_origins)
     app.add_middleware(RequestMetrics, metrics=server.metrics)  # outermost: counts the 413s too
     add_error_handlers(app)
     add_routes(app, server, Depends(key_checker(settings.api_key)))

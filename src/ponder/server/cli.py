@@ -23,6 +23,12 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port})")
     p.add_argument("--api-key", metavar="KEY",
                    help="require 'Authorization: Bearer KEY' (default: env PONDER_API_KEY, else no key)")
+    p.add_argument("--allowed-hosts", metavar="NAMES",
+                   help="comma-separated Host names served besides this address and localhost, against DNS "
+                        "rebinding (.lan: it and its subdomains; *: any)")
+    p.add_argument("--allow-origin", metavar="ORIGINS",
+                   help="comma-separated web origins (https://app.example) whose pages may call the API, with "
+                        "CORS headers; pages elsewhere are refused (*: any)")
     p.add_argument("--price-input", type=float, metavar="USD", help="dollars per million prompt tokens")
     p.add_argument("--price-output", type=float, metavar="USD",
                    help="dollars per million completion tokens (thinking included)")
@@ -51,7 +57,7 @@ def register(sub) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .settings import REASONING_FIELDS, ServerSettings, api_key_from_env
+    from .settings import REASONING_FIELDS, ServerSettings, api_key_from_env, names
 
     settings = ServerSettings(
         model=args.model, backend=args.backend, n_ctx=args.n_ctx, format=args.format, host=args.host,
@@ -61,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, threads=args.threads, device=args.device, dtype=args.dtype,
         gpu_layers=args.gpu_layers,
         reasoning_fields=REASONING_FIELDS if args.reasoning_field == "both" else (args.reasoning_field,),
-        efforts=args.efforts,
+        efforts=args.efforts, allowed_hosts=names(args.allowed_hosts), allow_origins=names(args.allow_origin),
     )
     try:
         import uvicorn
@@ -70,9 +76,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise PonderError(f"ponder serve needs FastAPI and uvicorn ({err}): pip install 'ponder[serve]'") from err
     from ..formats import get_format
+    from .guard import warn_if_exposed
 
     get_format(settings.format)  # an unknown format fails now, not on the first request
     check_address(settings.host, settings.port)
+    warn_if_exposed(settings.host, settings.api_key)  # before the model loads, which can take a while
     app = create_app(settings)
     print(f"ponder: serving {settings.model_id} on http://{display(settings.host)}:{settings.port} "
           f"(playground at /, API at /v1){' - API key required' if settings.api_key else ''}", flush=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 
 from ..backends.placement import Placement
@@ -10,6 +12,8 @@ from ..errors import PonderError
 from ..usage import price
 
 
+HOST_NAME = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a leading dot: the name and its subdomains
+ORIGIN = re.compile(r"https?://([a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 REASONING_FIELDS = ("reasoning_content", "reasoning")  # llama.cpp and SGLang's name; vLLM and OpenRouter's
 
 
@@ -39,6 +43,8 @@ class ServerSettings:
     gpu_layers: int | None = None  # llama.cpp's offloaded layers (None: all when its build can offload)
     reasoning_fields: tuple[str, ...] = REASONING_FIELDS  # the names the thinking is returned under
     efforts: str | None = None  # a calibrated effort table (ponder calibrate's JSON); None: the fixed budgets
+    allowed_hosts: tuple[str, ...] = ()  # Host names served besides the bound address and localhost; "*": any
+    allow_origins: tuple[str, ...] = ()  # web origins whose pages may call the API (CORS); "*": any
     effort_table: dict = field(init=False, compare=False, repr=False)  # what each effort level stands for
 
     def __post_init__(self) -> None:
@@ -57,6 +63,18 @@ class ServerSettings:
             raise PonderError(f"--reasoning-field must be one or both of {', '.join(REASONING_FIELDS)}")
         if self.api_key == "":
             raise PonderError("--api-key must not be empty")
+        hosts = tuple(h.lower().rstrip(".").removeprefix("[").removesuffix("]") for h in self.allowed_hosts)
+        for name in hosts:
+            if name != "*" and not HOST_NAME.fullmatch(name) and not is_ip(name):
+                raise PonderError(f"--allowed-hosts: {name!r} is not a host name without a port (such as ponder.lan, "
+                                  ".lan for it and its subdomains, or *)")
+        object.__setattr__(self, "allowed_hosts", hosts)
+        origins = tuple(o.rstrip("/").lower() for o in self.allow_origins)
+        for origin in origins:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise PonderError(f"--allow-origin: {origin!r} is not an origin (such as https://app.example or "
+                                  "http://localhost:3000, no path)")
+        object.__setattr__(self, "allow_origins", origins)  # as browsers send them: lower case, no slash
         Placement(self.device, self.dtype, self.gpu_layers)  # a bad --device or --dtype fails before anything loads
         from .efforts import EFFORTS, load_efforts
 
@@ -77,3 +95,16 @@ class ServerSettings:
 
 def api_key_from_env(given: str | None) -> str | None:
     return given if given is not None else (os.environ.get("PONDER_API_KEY") or None)
+
+
+def names(text: str | None) -> tuple[str, ...]:
+    """A comma-separated flag (``--allowed-hosts a,b``) as its items, blanks dropped."""
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
