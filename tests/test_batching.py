@@ -92,8 +92,9 @@ def test_every_row_gets_what_it_gets_alone_with_one_forward_pass_per_round(jobs,
 def test_a_row_that_fails_ends_alone_and_the_error_reaches_the_caller():
     model = SyntheticBackend(seed=1)
     jobs = [dict(prompt="ab\n", raw_prompt=True, max_tokens=20), dict(prompt="ab\n", raw_prompt=True, max_tokens=0)]
-    with pytest.raises(ponder.PonderError, match="max_tokens must be >= 1"):
-        list(ponder.generate_many(jobs, model=model, batch_size=2))
+    results = dict(ponder.generate_many(jobs, model=model, batch_size=2))
+    assert isinstance(results[1], ponder.PonderError) and "max_tokens must be >= 1" in str(results[1])
+    assert results[0].usage.completion_tokens > 0  # the other row completed
 
 
 def test_generations_of_one_prompt_share_its_prefill():

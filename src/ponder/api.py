@@ -152,7 +152,7 @@ def generate(
 
 def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
                   n_ctx: int = 4096, batch_size: int = 16, device: str = "auto", dtype: str = "auto",
-                  gpu_layers: int | None = None) -> Iterator[tuple[int, Result]]:
+                  gpu_layers: int | None = None) -> Iterator[tuple[int, Result | Exception]]:
     """Run many generations on one model, ``batch_size`` rows per forward pass; yield (index, result) as each ends.
 
     Each request is a mapping of ``generate``'s keyword arguments (``prompt`` and
@@ -160,6 +160,11 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
     its own policies. A request joins the batch as soon as a row is free, so the
     batch stays full. ``batch_size=1`` runs them one at a time, exactly as
     ``generate`` does. ``device``, ``dtype`` and ``gpu_layers`` as for ``generate``.
+
+    A request that fails yields its exception in place of the result (a
+    ``PonderError`` for what its caller can fix, such as a prompt longer than the
+    context), and the other requests go on: check ``isinstance(result, Exception)``.
+    Only a failure of the model itself (a forward pass) ends the iterator.
     """
     if batch_size < 1:
         raise PonderError(f"batch_size must be >= 1, got {batch_size}")
@@ -168,7 +173,8 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
         yield from run_many(engine, requests, batch_size)
 
 
-def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> Iterator[tuple[int, Result]]:
+def run_many(engine: Backend, requests: Iterable[Mapping],
+             batch_size: int) -> Iterator[tuple[int, Result | Exception]]:
     batch = Batch(rows_for(engine, batch_size))
     pending = iter(enumerate(requests))
     ended: deque = deque()
@@ -178,23 +184,40 @@ def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int) -> I
                 index, request = next(pending, (None, None))
                 if request is None:
                     break
-                request = dict(request)
-                check(request.get("max_tokens", 1024), request["prompt"], request.get("thinking"),
-                      request.get("continuation", False))
-                generation = prepare(engine, **request)
+                try:
+                    generation = start(engine, request)
+                except Exception as err:  # this request alone is refused (a prompt too long...): the rest go on
+                    yield index, err
+                    continue
                 batch.add(generation.decoder, generation.prompt_ids,
                           lambda trace, error, i=index, g=generation: ended.append((i, g, trace, error)))
             if not batch.running:
                 return
             batch.round()
             while ended:
-                index, generation, trace, error = ended.popleft()
-                if error is not None:
-                    raise error
-                yield index, generation.result(trace)
+                yield finish(*ended.popleft())
     finally:
         batch.rows.close()
 
+
+def start(engine: Backend, request: Mapping) -> "Generation":
+    """One request of ``run_many`` checked and made ready, as ``generate`` would."""
+    request = dict(request)
+    if "prompt" not in request:
+        raise PonderError(f"a request needs a prompt (it has {', '.join(request) or 'nothing'})")
+    check(request.get("max_tokens", 1024), request["prompt"], request.get("thinking"),
+          request.get("continuation", False))
+    return prepare(engine, **request)
+
+
+def finish(index: int, generation: "Generation", trace, error) -> tuple[int, Result | Exception]:
+    """(index, result) of a row that ended, or (index, its error): one row's failure is that row's alone."""
+    if error is not None:
+        return index, error
+    try:
+        return index, generation.result(trace)
+    except Exception as err:
+        return index, err
 
 LOCAL = dict(device="auto", dtype="auto", gpu_layers=None)  # where ponder loads a model by default
 

@@ -13,9 +13,13 @@ import itertools
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..errors import PonderError
+from .failures import is_fatal
+
+if TYPE_CHECKING:
+    from .sweep import SweepConfig
 
 STEERS = ("auto", "plugin", "loop")
 
@@ -99,3 +103,30 @@ def spread(run: Callable, jobs: list, replicas: list[Replica], concurrency: int)
         raise failure
     if queue:
         raise PonderError("no replica is left to run the rest of the sweep")
+
+
+def attempt(config: SweepConfig, job: tuple, replica):
+    """The result of one generation on a server, or its exception when it is this generation's alone."""
+    try:
+        return on_replica(config, job, replica)
+    except Exception as err:
+        if is_fatal(err):  # the server is gone or refuses everything: spread moves the work or stops
+            raise
+        return err
+
+
+def on_replica(config: SweepConfig, job: tuple, replica):
+    """One generation on a server: steered by its plugin, or by the s1 loop."""
+    from ..api import build_prompt, generate
+    from ..formats import get_format
+    from ..remote import ChatML
+    from ..remote.steered import generate_steered
+    from .sweep import request_for
+
+    request = request_for(config, *job)
+    if not replica.plugin:
+        return generate(request.pop("prompt"), model=config.model, endpoint=replica.client, **request)
+    fmt = get_format(config.format)
+    return generate_steered(build_prompt(ChatML(), request["prompt"], fmt), replica.client, request["thinking"],
+                            fmt, request["max_tokens"], dict(temperature=config.temperature, top_p=config.top_p,
+                                                             seed=request["seed"]))

@@ -14,6 +14,7 @@ from statistics import mean
 from ..errors import PonderError
 from .effort_table import COLUMNS as EFFORT_COLUMNS
 from .effort_table import TABLE_FILE, read_table, table_rows
+from .failures import settle, summary
 from .metrics import S1Metrics, SettingSummary, s1_metrics, summarise
 
 COLUMNS = ["setting", "n", "accuracy", "ci95", "thinking mean", "thinking p10-p90", "probes mean", "waits",
@@ -47,16 +48,25 @@ METHOD_COLUMNS = ["method", "control", "scaling (acc/1k tokens)", "performance"]
 
 
 def load_rows(folder: Path) -> tuple[dict, list[dict]]:
-    from .sweep import SweepConfig, SweepFolder
+    """The sweep's config and its finished rows (failed generations left out)."""
+    config, rows, _ = load_sweep(folder)
+    return config, rows
+
+
+def load_sweep(folder: Path) -> tuple[dict, list[dict], list[dict]]:
+    """The sweep's config, its finished rows, and the failures no rerun has settled yet."""
+    from .sweep import SweepConfig, SweepFolder, row_key
 
     saved = folder / "sweep.json"
     if not saved.exists():
         raise PonderError(f"{folder} has no sweep.json: pass the --out folder of a ponder sweep")
     config = SweepConfig.from_dict(json.loads(saved.read_text())["config"])
-    rows = SweepFolder(folder, config).read_rows()
+    rows, failed = settle(SweepFolder(folder, config).read_rows(), row_key)
+    if not rows and failed:
+        raise PonderError(f"{folder}: every generation failed ({len(failed)}), e.g. {failed[0]['error']}")
     if not rows:
         raise PonderError(f"{folder} has no rows yet: run the sweep first")
-    return json.loads(saved.read_text())["config"], rows
+    return json.loads(saved.read_text())["config"], rows, failed
 
 
 def build_report(config: dict, rows: list[dict]) -> Report:
@@ -180,7 +190,7 @@ def plot_tokens(report: Report, rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_html(report: Report, folder: Path, images: list[Path]) -> Path:
+def write_html(report: Report, folder: Path, images: list[Path], failures: str = "") -> Path:
     def table(header, rows):
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -198,6 +208,7 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}figure{{mar
 <body><h1>ponder report</h1><p>{html.escape(report.title)}</p>
 <h2>Settings</h2>{table(COLUMNS, report.rows())}
 <h2>s1 metrics per method</h2>{table(METHOD_COLUMNS, report.method_rows())}
+{f"<h2>Failed generations</h2><p>{html.escape(failures)}</p>" if failures else ""}
 <h2>Plots</h2>{figures}</body></html>
 """
     path = folder / "report.html"
@@ -208,8 +219,9 @@ td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}figure{{mar
 def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
     """Write every report file into ``folder``; return the terminal text and the paths."""
     folder = Path(folder)
-    config, rows = load_rows(folder)
+    config, rows, failed = load_sweep(folder)
     report = build_report(config, rows)
+    failures = f"\n{summary(failed)}\n" if failed else ""
     paths = {
         "csv": folder / "summary.csv", "markdown": folder / "summary.md",
         "plot": folder / "accuracy.png", "tokens": folder / "thinking_tokens.png",
@@ -223,7 +235,7 @@ def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
         f"\n## Effort levels\n\n{markdown_table(EFFORT_COLUMNS, table_rows(efforts))}\n"
     paths["markdown"].write_text(
         f"# {report.title}\n\n{markdown_table(COLUMNS, report.rows())}\n\n"
-        f"{markdown_table(METHOD_COLUMNS, report.method_rows())}\n{efforts_md}"
+        f"{markdown_table(METHOD_COLUMNS, report.method_rows())}\n{efforts_md}{failures}"
     )
     plot_accuracy(report, paths["plot"])
     plot_tokens(report, rows, paths["tokens"])
@@ -231,8 +243,10 @@ def write_report(folder: str | Path) -> tuple[str, dict[str, Path]]:
     if plot_waits(report, folder / "waits.png"):
         paths["waits"] = folder / "waits.png"
         images.insert(1, paths["waits"])
-    paths["html"] = write_html(report, folder, images)
+    paths["html"] = write_html(report, folder, images, failures.strip())
     parts = [report.title, text_table(COLUMNS, report.rows()), text_table(METHOD_COLUMNS, report.method_rows())]
     if efforts is not None:
         parts.append(f"effort levels ({TABLE_FILE}):\n" + text_table(EFFORT_COLUMNS, table_rows(efforts)))
+    if failures:
+        parts.append(failures.strip())
     return "\n\n".join(parts), paths

@@ -4,6 +4,7 @@ The output folder holds ``sweep.json`` (the settings) and ``rows.jsonl``. Each r
 is written with one ``write`` and flushed, so a killed sweep loses at most the
 line it was writing; a rerun with the same settings drops that partial line and
 runs only what is missing, so every (item, setting, sample) ends with one row.
+A generation that fails is a row with its ``error`` (see failures.py), retried by the next run.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Iterator
 from ..backends.placement import Placement
 from ..errors import PonderError
 from ..usage import price
+from .failures import error_row
 from .methods import METHODS
 from .tasks import Item, extract, get_task, grade
 
@@ -139,7 +141,7 @@ class SweepFolder:
                                   "rerun with the same settings to resume, or choose another --out")
         elif folder.rows_path.exists() and folder.rows_path.stat().st_size:
             raise PonderError(f"{path} holds rows but no sweep.json: choose another --out")
-        folder.done = {row_key(r) for r in folder.read_rows()}
+        folder.done = {row_key(r) for r in folder.read_rows() if "error" not in r}  # failures are retried
         return folder
 
     def open(self) -> None:
@@ -160,7 +162,8 @@ class SweepFolder:
         if repair and len(complete) < len(data):
             with open(self.rows_path, "r+b") as f:
                 f.truncate(len(complete))
-        rows = [json.loads(line) for line in complete.decode().splitlines() if line.strip()]
+        # "\n" alone ends a row: str.splitlines would also split at U+2028, U+2029 or U+0085 in a row's text
+        rows = [json.loads(line) for line in complete.decode().split("\n") if line.strip()]
         fingerprint = self.config.fingerprint()
         if any(r.get("sweep") != fingerprint for r in rows):
             raise PonderError(f"{self.rows_path} holds rows of another sweep: choose another --out")
@@ -189,8 +192,17 @@ def request_for(config: SweepConfig, item: Item, policy: str, budget: int | None
                 top_p=config.top_p, seed=config.seed * 1000 + sample)
 
 
+def row_base(config: SweepConfig, job: tuple) -> dict:
+    """What every row of ``job`` holds, finished or failed."""
+    item, policy, budget, sample = job
+    return {"sweep": config.fingerprint(), "task": config.task, "item": item.id, "setting": label(policy, budget),
+            "policy": policy, "budget": budget, "sample": sample, "reference": item.answer}
+
+
 def row_for(config: SweepConfig, job: tuple, result) -> dict:
-    """The JSONL row of one finished generation."""
+    """The JSONL row of one finished generation, or of one that failed (``result`` its exception)."""
+    if isinstance(result, Exception):
+        return error_row(row_base(config, job), result)
     item, policy, budget, sample = job
     u = result.usage
     prediction = extract(result.answer, item.kind)
@@ -198,9 +210,7 @@ def row_for(config: SweepConfig, job: tuple, result) -> dict:
     measured = result.waits if METHODS[policy].measure == "waits" else u.thinking_tokens
     cost = price(u.prompt_tokens, u.spent_tokens, config.price_input, config.price_output)  # probes included
     return {
-        "sweep": config.fingerprint(), "task": config.task, "item": item.id, "setting": label(policy, budget),
-        "policy": policy, "budget": budget, "sample": sample, "reference": item.answer,
-        "prediction": prediction, "correct": grade(prediction, item.answer, item.kind),
+        **row_base(config, job), "prediction": prediction, "correct": grade(prediction, item.answer, item.kind),
         "prompt_tokens": u.prompt_tokens, "thinking_tokens": u.thinking_tokens,
         "thinking_injected": u.thinking_injected, "answer_tokens": u.answer_tokens,
         "completion_tokens": u.completion_tokens, "probe_tokens": u.probe_tokens, "probes": len(result.probes),
@@ -242,7 +252,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True
         dynamic_ncols=True,
     ) as bar:
         for row in generations(config, target, work, concurrency, batch_size):
-            rows.write(json.dumps(row, ensure_ascii=False) + "\n")
+            rows.write(jsonl_line(row))
             rows.flush()
             folder.done.add(row_key(row))
             bar.set_postfix_str(row["setting"])
@@ -260,26 +270,16 @@ def generations(config: SweepConfig, target, work: list, concurrency: int, batch
         for index, result in generate_many(requests, model=target, batch_size=size):
             yield row_for(config, work[index], result)
         return
-    from .fleet import spread
+    from .fleet import attempt, spread
 
-    yield from spread(lambda job, replica: row_for(config, job, on_replica(config, job, replica)), work, target,
+    yield from spread(lambda job, replica: row_for(config, job, attempt(config, job, replica)), work, target,
                       concurrency)
 
 
-def on_replica(config: SweepConfig, job: tuple, replica):
-    """One generation on a server: steered by its plugin, or by the s1 loop."""
-    from ..api import build_prompt, generate
-    from ..formats import get_format
-    from ..remote import ChatML
-    from ..remote.steered import generate_steered
-
-    request = request_for(config, *job)
-    if not replica.plugin:
-        return generate(request.pop("prompt"), model=config.model, endpoint=replica.client, **request)
-    fmt = get_format(config.format)
-    return generate_steered(build_prompt(ChatML(), request["prompt"], fmt), replica.client, request["thinking"],
-                            fmt, request["max_tokens"], dict(temperature=config.temperature, top_p=config.top_p,
-                                                             seed=request["seed"]))
+def jsonl_line(row: dict) -> str:
+    """One row as one line: the line separators JSON allows raw are escaped, so any reader splits it right."""
+    text = json.dumps(row, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085") + "\n"
 
 
 def sweep_target(config: SweepConfig):

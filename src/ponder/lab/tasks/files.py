@@ -91,6 +91,16 @@ def gpqa(row: dict, where: str, index: int) -> Item:
                 tuple(choices))
 
 
+def unique_ids(items: list[Item], wheres: list[str]) -> None:
+    """Refuse two items with one id: a sweep keys its rows by id, so a rerun would take one for the other."""
+    first: dict[str, str] = {}
+    for item, where in zip(items, wheres):
+        if item.id in first:
+            raise PonderError(f"{where}: id {item.id!r} is already the id of {first[item.id]}: "
+                              "give every item its own id")
+        first[item.id] = where
+
+
 @dataclass(frozen=True)
 class Schema:
     parse: Callable[[dict, str, int], Item]
@@ -123,6 +133,7 @@ class FileTask:
         items = [parse(row, where, i) for i, (where, row) in enumerate(rows)]
         if not items:
             raise PonderError(f"{self.name} has no items")
+        unique_ids(items, [where for where, _ in rows])
         return items[:n]
 
     def _rows(self) -> Iterable[tuple[str, dict]]:
