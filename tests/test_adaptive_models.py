@@ -88,7 +88,7 @@ def test_calibrated_efforts_drive_the_server(swept, tiny, capsys):
     assert main(["calibrate", str(swept)]) == 0
     table = json.loads((swept / "efforts.json").read_text())["efforts"]
     settings = ServerSettings(model="ponder-tiny", efforts=str(swept / "efforts.json"), batch_size=4)
-    with TestClient(create_app(settings, backend=tiny)) as client:
+    with TestClient(create_app(settings, backend=tiny), base_url="http://127.0.0.1") as client:
         info = client.get("/v1/ponder/info").json()
         asked = client.post("/v1/chat/completions", json={
             "messages": [{"role": "user", "content": "473*8"}], "max_tokens": 120, "reasoning_effort": "max"})

@@ -27,7 +27,7 @@ class Watched:
 
 def test_tokenize_runs_on_the_decoding_thread(llama):
     watched = Watched(llama)
-    with TestClient(create_app(ServerSettings(batch_size=1), backend=watched)) as client:
+    with TestClient(create_app(ServerSettings(batch_size=1), backend=watched), base_url="http://127.0.0.1") as client:
         answer = client.post("/tokenize", json={"prompt": "Wait, so"})
         chat = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}],
                                                          "max_tokens": 4})
