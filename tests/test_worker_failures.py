@@ -56,7 +56,9 @@ def test_closing_the_worker_with_generations_running_stops_its_thread_cleanly():
         model = SyntheticBackend(seed=4)
         worker = GenerationWorker(model, max_queue=8, rows=2)
         tickets = [worker.submit(Job(model, None)) for _ in range(4)]
-        while worker.running < 2:
+        for _ in range(500):  # until rows decode (a short generation may end first: then there is less to stop)
+            if worker.running or all(t.future.done() for t in tickets):
+                break
             threading.Event().wait(0.01)
         tickets[0].cancel()  # a client gone while its row decodes
         worker.close()
