@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import http.server
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -17,11 +16,9 @@ pytest.register_assert_rewrite("serving")
 
 pytest_plugins = ["serving"]
 
+from browser import chromium  # noqa: E402
 from serving import chat, free_port, start, stop  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"  # and the flags test_playground.py runs it with
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SECRET = "my secret word is zebra-42"
 EVIL = "evil.example"
 
@@ -168,19 +165,9 @@ def test_an_exposed_address_without_a_key_is_warned_about():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     rules = ", ".join(f"MAP {name} 127.0.0.1" for name in ("rebind.test", "friend.test", "good.test"))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=[*ARGS, f"--host-resolver-rules={rules}", "--disable-features=HttpsUpgrades"])
+    with chromium(f"--host-resolver-rules={rules}", "--disable-features=HttpsUpgrades") as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
