@@ -105,25 +105,25 @@ def spread(run: Callable, jobs: list, replicas: list[Replica], concurrency: int)
         raise PonderError("no replica is left to run the rest of the sweep")
 
 
-def attempt(config: SweepConfig, job: tuple, replica):
+def attempt(config: SweepConfig, request: dict, replica):
     """The result of one generation on a server, or its exception when it is this generation's alone."""
     try:
-        return on_replica(config, job, replica)
+        return on_replica(config, request, replica)
     except Exception as err:
         if is_fatal(err):  # the server is gone or refuses everything: spread moves the work or stops
             raise
         return err
 
 
-def on_replica(config: SweepConfig, job: tuple, replica):
-    """One generation on a server: steered by its plugin, or by the s1 loop."""
+def on_replica(config: SweepConfig, request: dict, replica):
+    """One generation (``request``, the sweep's keyword arguments for it) on a server: steered by its plugin,
+    or by the s1 loop."""
     from ..api import build_prompt, generate
     from ..formats import get_format
     from ..remote import ChatML
     from ..remote.steered import generate_steered
-    from .sweep import request_for
 
-    request = request_for(config, *job)
+    request = dict(request)
     if not replica.plugin:
         return generate(request.pop("prompt"), model=config.model, endpoint=replica.client, **request)
     fmt = get_format(config.format)

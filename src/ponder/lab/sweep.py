@@ -272,8 +272,10 @@ def generations(config: SweepConfig, target, work: list, concurrency: int, batch
         return
     from .fleet import attempt, spread
 
-    yield from spread(lambda job, replica: row_for(config, job, attempt(config, job, replica)), work, target,
-                      concurrency)
+    def run(job, replica):  # the request is made here: fleet.py never imports the sweep at run time
+        return row_for(config, job, attempt(config, request_for(config, *job), replica))
+
+    yield from spread(run, work, target, concurrency)
 
 
 def jsonl_line(row: dict) -> str:
