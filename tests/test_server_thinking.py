@@ -73,6 +73,7 @@ def test_documented_effort_budgets():
 
 def test_explicit_fields_win_over_reasoning_effort():
     assert resolve({"max_tokens": 500}, "high") == [Budget(min_tokens=256, max_tokens=500)]
+    assert resolve({"max_tokens": 100}, "high") == [Budget(min_tokens=100, max_tokens=100)]  # the effort bends
     assert resolve({"min_tokens": 0}, "high") == [Budget(min_tokens=0, max_tokens=1024)]
     assert resolve({"enabled": True}, "none") is None
 
@@ -83,7 +84,6 @@ def test_anthropic_budget_tokens_is_the_maximum():
 
 @pytest.mark.parametrize("thinking, effort, message", [
     ({"min_tokens": 50, "max_tokens": 10}, None, "lower the minimum or raise the maximum"),
-    ({"max_tokens": 100}, "high", "lower the minimum or raise the maximum"),
     ({"enabled": False, "max_tokens": 5}, None,
      "thinking is off \\(thinking.enabled: false\\), so thinking.max_tokens cannot apply"),
     ({"type": "disabled", "prefix": "Ok"}, None, "thinking.prefix cannot apply"),
@@ -127,7 +127,8 @@ def test_a_whole_float_is_a_whole_number():
 def test_unknown_fields_are_ignored_and_nan_refused():
     request = ChatRequest.model_validate_json(
         '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi", "name": "x"}], '
-        '"frequency_penalty": 0.5, "logit_bias": {"1": 2}, "thinking": {"max_tokens": 8, "colour": "blue"}}')
+        '"frequency_penalty": 0, "logit_bias": {}, "service_tier": "auto", '
+        '"thinking": {"max_tokens": 8, "colour": "blue"}}')
     assert request.thinking.max_tokens == 8 and request.chat() == [{"role": "user", "content": "hi"}]
     with pytest.raises(ValidationError):
         ChatRequest.model_validate_json('{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}')
@@ -167,6 +168,9 @@ def budget(min_tokens=0, max_tokens=None):
     (dict(reasoning={"effort": "none"}), False),
     # the thinking object wins over the reasoning object, which wins over reasoning_effort, field by field
     (dict(thinking={"max_tokens": 500}, reasoning={"effort": "high"}), budget(256, 500)),
+    # the effort's minimum comes down to the request's own maximum
+    (dict(thinking={"max_tokens": 100}, effort="high"), budget(100, 100)),
+    (dict(reasoning={"max_tokens": 100}, effort="high"), budget(100, 100)),
     (dict(thinking={"min_tokens": 5}, reasoning={"max_tokens": 40}, effort="high"), budget(5, 40)),
     (dict(reasoning={"effort": "low"}, effort="high"), budget(0, 64)),
     (dict(thinking={"enabled": True}, reasoning={"enabled": False}), None),
@@ -209,8 +213,6 @@ def test_excluded_thinking_still_runs():
     (dict(reasoning={"enabled": False}, thinking={"max_tokens": 5}), "thinking.max_tokens cannot apply"),
     (dict(enable_thinking=False, thinking={"max_tokens": 5}), "thinking.max_tokens cannot apply"),
     (dict(reasoning={"enabled": False}, thinking={"prefix": "Ok"}, effort="low"), "thinking.prefix cannot apply"),
-    (dict(thinking={"max_tokens": 100}, effort="high"), "lower the minimum"),
-    (dict(reasoning={"max_tokens": 100}, effort="high"), "lower the minimum"),
     (dict(effort="none", thinking={"prefix": "Ok"}), "thinking.prefix cannot apply"),
 ])
 def test_conflicts_between_dialects(given, message):

@@ -235,6 +235,8 @@ def engine_for(model: str | Backend | None, backend: str, n_ctx: int, placement:
 def check(max_tokens: int, prompt=None, thinking: Thinking = None, continuation: bool = False) -> None:
     if max_tokens < 1:
         raise PonderError(f"max_tokens must be >= 1, got {max_tokens}")
+    if isinstance(prompt, (list, tuple)) and not prompt:
+        raise PonderError("the prompt is an empty list: give a question, chat messages or token ids")
     if continuation and (not (isinstance(prompt, str) or is_token_ids(prompt)) or thinking not in (None, True)):
         raise PonderError("a continuation takes a raw prompt (text or token ids) and no thinking policies")
 
@@ -276,6 +278,9 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
         template = {"enable_thinking": thinking is not False, **(template or {})}
         text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system, template=template)
         prompt_ids = engine.prompt_ids(text)
+    if not prompt_ids:  # nothing to continue from: a forward pass over no tokens fails, beside other rows too
+        raise PonderError("the prompt is empty: it has no tokens once templated and tokenized, so there is "
+                          "nothing to continue; send some text")
     if len(prompt_ids) >= engine.n_ctx:
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")

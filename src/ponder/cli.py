@@ -22,18 +22,18 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wrap-up", metavar="TEXT", help="answer lead forced at the cap (default: the format's)")
     g.add_argument("--prefix", metavar="TEXT", help='open the thinking with TEXT, e.g. "Ok, so"')
     g.add_argument("--filler", type=int, metavar="N", help="N filler units as thinking (dot by dot)")
-    g.add_argument("--filler-text", default=".", metavar="TEXT", help="the filler unit (default: .)")
-    g.add_argument("--filler-where", default="replace", choices=["replace", "before_end"],
-                   help="replace the thinking, or go between the thinking and its end marker")
+    g.add_argument("--filler-text", metavar="TEXT", help="the filler unit (default: .)")
+    g.add_argument("--filler-where", choices=["replace", "before_end"],
+                   help="replace the thinking (default), or go between the thinking and its end marker")
     g.add_argument("--pause", type=int, metavar="K", help="K pause units at the start of the answer")
-    g.add_argument("--pause-text", default=" ...", metavar="TEXT", help='the pause unit (default: " ...")')
+    g.add_argument("--pause-text", metavar="TEXT", help='the pause unit (default: " ...")')
     g.add_argument("--pause-every", type=int, metavar="M", help="pause again every M sampled answer tokens")
     g.add_argument("--entropy-pause", type=float, metavar="BITS", help="inject a pause where entropy > BITS")
     g.add_argument("--varentropy-max", type=float, metavar="V", help="... and varentropy < V")
-    g.add_argument("--entropy-text", default=" ...", metavar="TEXT", help='what the entropy pause injects')
-    g.add_argument("--entropy-cooldown", type=int, default=8, metavar="N", help="sampled tokens between pauses")
-    g.add_argument("--entropy-max", type=int, default=4, metavar="N", help="at most N entropy pauses")
-    g.add_argument("--entropy-phase", default="thinking", choices=["thinking", "answer", "both"],
+    g.add_argument("--entropy-text", metavar="TEXT", help='what the entropy pause injects (default: " ...")')
+    g.add_argument("--entropy-cooldown", type=int, metavar="N", help="sampled tokens between pauses (default: 8)")
+    g.add_argument("--entropy-max", type=int, metavar="N", help="at most N entropy pauses (default: 4)")
+    g.add_argument("--entropy-phase", choices=["thinking", "answer", "both"],
                    help="where the entropy pause acts (default: thinking)")
     g.add_argument("--no-think", action="store_true", help="prefill an empty thought: answer at once")
     g.add_argument("--adaptive", action="store_true",

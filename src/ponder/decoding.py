@@ -23,6 +23,7 @@ from typing import Callable, Generator, Sequence
 import numpy as np
 
 from .backends.base import Backend
+from .errors import PonderError
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, ModelVocab, StopStrings
 from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Probe, View
@@ -32,6 +33,7 @@ from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
 
 OnText = Callable[[str, str], None]  # (phase, text delta)
+STALLED = 256  # steps in a row without a forward pass: more than any policy takes, short of a spin
 Steps = Generator[list[int], np.ndarray, "Trace"]  # yields ids to evaluate, receives the logits after them
 
 
@@ -81,8 +83,10 @@ class Decoder:
         self.scores = None if self.logprobs is None else Scores(self.logprobs)
         self.prompt_scores: tuple[TokenLogprob | None, ...] | None = None
         self.every = False  # the pass about to run returns every position's logits (read by the driver)
+        self.passes = 0  # forward passes (and probes) after the prefill: a step without one makes no progress
         if not self.think:
             self.trace.close_thinking(0, forced=False)
+        check_texts(self.policy, self.vocab, self.backend.special_id(self.vocab.format.start))
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
         """The whole generation on the backend alone: its prefill, then one forward pass per request."""
@@ -99,15 +103,18 @@ class Decoder:
             self.prompt_scores = score_prompt(self.logits, self.prompt_ids, self.logprobs or 0)
             self.logits = self.logits[-1]
         self.trace.prefill_seconds = time.perf_counter() - start
-        steps = 0
+        steps = idle = 0
         while self.finish_reason is None:
             if self.cancelled is not None and self.cancelled():
                 self.finish_reason = "cancelled"
                 break
+            before = self.passes
             yield from self.step()
             self.score_next()
             steps += 1
-            if steps > 8 * self.limit + 64:
+            idle = 0 if self.passes != before else idle + 1
+            # a policy that forces and undoes the same tokens would spin here without a pass: end it at once
+            if steps > 8 * self.limit + 64 or idle > STALLED:
                 raise RuntimeError("the policy keeps rewinding without making progress")
         if self.scores is not None and self.finish_reason != "cancelled" and \
                 not self.scores.complete(len(self.trace.ids)):
@@ -137,6 +144,7 @@ class Decoder:
         action = self.policy.step(view)
         if isinstance(action, Probe):  # the trace stays as it is: the next step sees one more probe answer
             yield from run_probe(self, action, view.thinking_tokens)
+            self.passes += 1  # a probe is progress too: it adds an answer the next step sees
         elif isinstance(action, Force) and (action.ids or action.rewind):
             self.apply_force(action, ending)
         elif ending is not None:
@@ -199,6 +207,7 @@ class Decoder:
             pending = [last, *pending]
         self.every = self.scores is not None
         logits = yield pending
+        self.passes += 1
         self.every = False
         self.n_eval = len(ids)
         if self.scores is not None:
@@ -230,3 +239,25 @@ class Decoder:
         """Completion tokens left under the overall limit and the context window."""
         context_left = self.backend.n_ctx - len(self.prompt_ids)
         return min(self.limit, context_left) - len(self.trace.ids)
+
+
+def check_texts(policy: Chain, vocab: ModelVocab, start_id: int | None = None) -> None:
+    """Refuse a policy text that holds an ending or a marker token once encoded (say a wait of "<|im_end|>"):
+    forced, it would end the generation or the thinking where the policy means to go on, or undo itself and
+    come back at every step. Checked here, where the texts first meet the model's vocabulary."""
+    marker = vocab.end_ids if len(vocab.end_ids) > 1 else ()  # a text marker: its run of tokens
+    singles = {i: "the end-of-sequence token" for i in vocab.eos_ids}
+    if vocab.native_end is not None:
+        singles[vocab.native_end] = "the end-of-thinking marker"
+    if start_id is not None:
+        singles[start_id] = "the start-of-thinking marker"
+    for option, text in policy.texts():
+        ids = vocab.encode(text)
+        bad = next((i for i in ids if i in singles), None)
+        if bad is not None:
+            raise PonderError(f"{option} {text!r} encodes to {singles[bad]} "
+                              f"{vocab.backend.detokenize([bad])!r} (id {bad}), which a policy may not force: "
+                              "choose a text without it")
+        if marker and any(tuple(ids[k:k + len(marker)]) == marker for k in range(len(ids))):
+            raise PonderError(f"{option} {text!r} spells the end-of-thinking marker {vocab.format.end!r}, "
+                              "which a policy may not force: choose a text without it")

@@ -44,6 +44,9 @@ OPTIONS: dict[str, tuple[str, Any]] = {
 }
 BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up")
 ADAPTIVE_OPTIONS = ("adaptive_every", "adaptive_agree", "adaptive_probe_tokens")  # every, agree, probe_tokens
+# options that only set up another option's policy: given without it, they would do nothing
+DEPENDENT = {"filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
+             "entropy_pause": ("varentropy_max", "entropy_text", "entropy_cooldown", "entropy_max", "entropy_phase")}
 
 
 def check_value(name: str, value: Any) -> Any:
@@ -94,7 +97,9 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     from .policies import Budget, Filler, Prefix
 
     values = {name: default for name, (_, default) in OPTIONS.items()}
-    values.update({k: v for k, v in options.items() if k in OPTIONS and v is not None})
+    given = {k: v for k, v in options.items() if k in OPTIONS and v is not None}
+    check_dependent(given, spell)
+    values.update(given)
     if values["no_think"]:
         return without_thinking(values, spell)
     policies = []
@@ -109,6 +114,14 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     if values["filler"] is not None:
         policies.append(Filler(values["filler"], values["filler_text"], values["filler_where"]))
     return policies + answer_policies(values)
+
+
+def check_dependent(given: Mapping[str, Any], spell: Spell) -> None:
+    """Refuse a policy's setting given without the policy (``--filler-text`` without ``--filler``)."""
+    for main, settings in DEPENDENT.items():
+        stray = next((name for name in settings if name in given), None)
+        if stray is not None and main not in given:
+            raise PonderError(f"{spell(stray)} sets up {spell(main)}: add {spell(main)}, or drop it")
 
 
 def adaptive_policy(values: dict[str, Any], spell: Spell):

@@ -17,7 +17,7 @@ from typing import ClassVar, Sequence
 from .base import (
     LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, Probe, ProbeAnswer, View, force, require,
 )
-from .budget import Budget, as_tuple, wrap_up
+from .budget import Budget, as_tuple, limit_texts, wrap_up
 
 MAX_PROBE_TOKENS = 256  # an answer to read, not a second generation
 
@@ -51,6 +51,9 @@ class Adaptive(PolicyBase):
         require(isinstance(self.probe_tokens, int) and 1 <= self.probe_tokens <= MAX_PROBE_TOKENS,
                 f"adaptive probe_tokens must be between 1 and {MAX_PROBE_TOKENS}, got {self.probe_tokens}")
         self.limits  # noqa: B018 - building it checks min_tokens and max_tokens with the budget's messages
+
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return limit_texts(self.wait, self.wrap_up)
 
     @property
     def limits(self) -> Budget:

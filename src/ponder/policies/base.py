@@ -213,6 +213,11 @@ class PolicyBase:
     def quiet_steps(self, view: View) -> int:
         return 0  # may act at any step: asked every time
 
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        """The texts the policy forces, each with the option that set it, for the loop to check against the
+        model's vocabulary before the first step (``ponder.decoding.check_texts``)."""
+        return ()
+
 
 def require(condition: bool, message: str) -> None:
     """Argument check with a message that says what to do."""

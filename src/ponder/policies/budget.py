@@ -22,6 +22,11 @@ def as_tuple(value, name: str) -> tuple[str, ...]:
     return items
 
 
+def limit_texts(wait: tuple[str, ...], wrap_up_text: str | None) -> tuple[tuple[str, str], ...]:
+    """A budget's (or adaptive thinking's) forced texts: the waits and the wrap-up."""
+    return tuple(("wait", w) for w in wait) + ((("wrap_up", wrap_up_text),) if wrap_up_text else ())
+
+
 @dataclass(frozen=True)
 class Budget(PolicyBase):
     """Keep the thinking between ``min_tokens`` and ``max_tokens``.
@@ -92,6 +97,9 @@ class Budget(PolicyBase):
         """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum."""
         tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
         return wrap_up(view, self.wrap_up, rewind=tail)
+
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return limit_texts(self.wait, self.wrap_up)
 
     def _fits(self, thinking_tokens: int) -> bool:
         """Whether a thinking phase of this many tokens stays within the cap."""

@@ -65,6 +65,10 @@ class Chain:
         policy promises (one that says nothing is asked at every step)."""
         return min((p.quiet_steps(view) if hasattr(p, "quiet_steps") else 0 for p in self.policies), default=FOREVER)
 
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        """Every policy's forced texts with the option that set each (a policy that says nothing forces none)."""
+        return tuple(t for p in self.policies if hasattr(p, "texts") for t in p.texts())
+
 
 def check_replacing_filler(policies) -> None:
     """A replacing filler writes the whole thinking: a minimum, a prefix or a probe could never apply."""

@@ -36,6 +36,9 @@ class EntropyPause(PolicyBase):
         require(self.max_insertions >= 0, f"max_insertions must be >= 0, got {self.max_insertions}")
         require(self.phase in PHASES, f"entropy pause phase must be one of {PHASES}, got {self.phase!r}")
 
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return (("entropy_text", self.text),)
+
     def step(self, view: View, proposed: Action) -> Action:
         if isinstance(proposed, Force) or view.ending is not None or view.entropy is None:
             return proposed

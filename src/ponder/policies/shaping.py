@@ -30,6 +30,9 @@ class Prefix(PolicyBase):
     def __post_init__(self) -> None:
         require(isinstance(self.text, str) and self.text != "", "prefix text must be a non-empty string")
 
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return (("prefix", self.text),)
+
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase == THINKING and not view.tokens:
             return force(Part("prefix", view.vocab.encode(self.text)))
@@ -46,6 +49,9 @@ class NoThinking(PolicyBase):
     text: str = ""
 
     stage: ClassVar[int] = OPENING
+
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return (("no thinking text", self.text),) if self.text else ()
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase == THINKING and not view.tokens:
@@ -82,6 +88,9 @@ class Filler(PolicyBase):
         require(self.count >= 1, f"filler count must be >= 1, got {self.count}")
         require(isinstance(self.text, str) and self.text != "", "filler text must be a non-empty string")
         require(self.where in FILLER_PLACES, f"filler where must be one of {FILLER_PLACES}, got {self.where!r}")
+
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return (("filler_text", self.text),)
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING or view.count("filler") or isinstance(proposed, Probe):
@@ -142,6 +151,9 @@ class Pause(PolicyBase):
         require(self.count >= 1, f"pause count must be >= 1, got {self.count}")
         require(isinstance(self.text, str) and self.text != "", "pause text must be a non-empty string")
         require(self.every is None or self.every >= 1, f"pause every must be >= 1, got {self.every}")
+
+    def texts(self) -> tuple[tuple[str, str], ...]:
+        return (("pause_text", self.text),)
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != ANSWER or isinstance(proposed, Force):

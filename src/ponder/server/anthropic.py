@@ -32,12 +32,13 @@ from .worker import ClientGone
 STOP_REASONS = {"length": "max_tokens", "stop": "end_turn", "cancelled": "end_turn"}
 
 
-def resolve_or_400(body: PromptFields, efforts=None) -> Resolved:
+def resolve_or_400(body: PromptFields, efforts=None, limit: int | None = None) -> Resolved:
     if body.messages[-1].role != "user":
         raise ApiError(400, "the last message must be the user's: ponder does not continue an assistant turn",
                        "messages", "invalid_request")
     try:
-        return resolve(ThinkingAsk(thinking=body.thinking, effort=body.effort(), default_on=False, efforts=efforts))
+        return resolve(ThinkingAsk(thinking=body.thinking, effort=body.effort(), default_on=False, efforts=efforts,
+                                   limit=limit))
     except PonderError as err:
         raise ApiError(400, str(err), "thinking", "invalid_thinking") from None
 
@@ -46,7 +47,11 @@ def messages_plan(body: MessagesRequest, settings: ServerSettings) -> tuple[Plan
     if body.max_tokens > settings.max_tokens:
         raise ApiError(400, f"max_tokens is {body.max_tokens}, above this server's limit of {settings.max_tokens} "
                             "(--max-tokens): ask for fewer", "max_tokens", "max_tokens_too_large")
-    resolved = resolve_or_400(body, settings.effort_table)
+    budget = body.thinking.budget_tokens if body.thinking is not None else None
+    if budget is not None and budget >= body.max_tokens:  # Anthropic's own rule: the answer needs room too
+        raise ApiError(400, f"thinking.budget_tokens ({budget}) must be less than max_tokens ({body.max_tokens}): "
+                            "lower the budget or raise max_tokens", "thinking.budget_tokens", "invalid_thinking")
+    resolved = resolve_or_400(body, settings.effort_table, body.max_tokens)
     plan = Plan(prompts=(tuple(body.chat()),), n=1, thinking=resolved.thinking, max_tokens=body.max_tokens,
                 max_prompt_tokens=settings.max_prompt_tokens, temperature=body.temperature or 0.0,
                 top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, StrictBool
 
-from .fields import BIG, Float, Int, RequestModel, Stop, Text
+from .fields import BIG, Float, Int, NoAnthropicToolChoice, NoTools, RequestModel, Stop, Text
 from .schemas import ThinkingOptions
 
 
@@ -91,6 +91,8 @@ class MessagesRequest(PromptFields):
     stop_sequences: Annotated[list[Stop], Field(max_length=16)] | None = None
     stream: StrictBool = False
     metadata: Metadata | None = None
+    tools: NoTools = None  # not honoured: refused unless neutral (``fields.Unsupported``)
+    tool_choice: NoAnthropicToolChoice = None
 
     def user(self) -> str | None:
         return self.metadata.user_id if self.metadata is not None else None

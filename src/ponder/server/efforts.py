@@ -51,6 +51,27 @@ EFFORTS: dict[str, Effort | None] = {
 }
 
 
+ANSWER_ROOM = 16  # completion tokens an effort leaves at the least for the wrap-up and the answer
+
+
+def thinking_room(limit: int) -> int:
+    """The most thinking an effort may ask under a completion limit: a quarter (at least ANSWER_ROOM tokens)
+    stays for the answer, and never less than half goes to the thinking."""
+    return max(limit - max(ANSWER_ROOM, limit // 4), limit // 2)
+
+
+def fit(flat: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """An effort's flat options scaled to fit ``limit`` (the request's ``max_tokens``): a maximum above the
+    room is brought down to it and the minimum scaled with it, so the effort never uses up the answer's room."""
+    if limit is None:
+        return flat
+    room, low, high = thinking_room(limit), flat.get("min_think") or 0, flat.get("max_think")
+    if high is not None and high <= room:
+        return flat
+    scaled = low * room // high if high else low
+    return {**flat, "min_think": min(scaled, room), "max_think": room}
+
+
 def load_efforts(path: str) -> dict[str, Effort | None]:
     """A calibrated effort table (``ponder calibrate``'s JSON), every level checked as a request would be."""
     try:

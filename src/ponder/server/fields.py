@@ -1,12 +1,15 @@
 """Field types shared by every request body: whole numbers, numbers, Unicode text, lenient objects.
 
 Unknown fields are ignored (clients send many we have no use for); a known field of the wrong
-type or out of range is a 400. Bounds keep every request cheap to validate and to run.
+type or out of range is a 400. Bounds keep every request cheap to validate and to run. A field
+that would change the output in a way ponder does not honour (a penalty, tools, a JSON format) is
+declared ``Unsupported``: its neutral value (what clients send by default) passes, any other is a
+400 that names it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -56,6 +59,32 @@ Units = Int(ge=0, le=UNITS)
 Unit = Annotated[str, Field(min_length=1, max_length=UNIT), AfterValidator(encodable)]
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 Stop = Annotated[Text, Field(max_length=SHORT)]
+
+
+def Unsupported(neutral: Callable[[Any], bool], neutral_value: str):  # noqa: N802 - used as a type
+    """A field ponder does not honour: accepted only with a value that changes nothing (``neutral``)."""
+    def check(value):
+        if not neutral(value):
+            raise ValueError(f"is not supported by this server: drop it, or send {neutral_value}")
+        return value
+    return Annotated[Any, AfterValidator(check)]
+
+
+def is_number(value, target: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == target
+
+
+# the unsupported fields' neutral values, as clients send them by default
+Zero = Unsupported(lambda v: v is None or is_number(v, 0), "0")  # a penalty
+One = Unsupported(lambda v: v is None or is_number(v, 1), "1")  # a multiplicative penalty, best_of
+NoBias = Unsupported(lambda v: v is None or isinstance(v, dict) and all(is_number(b, 0) for b in v.values()),
+                     "an empty object")
+NoTools = Unsupported(lambda v: v is None or v == [], "an empty list")
+NoText = Unsupported(lambda v: v is None or v == "", 'an empty string')
+PlainText = Unsupported(lambda v: v is None or isinstance(v, dict) and v.get("type") == "text", '{"type": "text"}')
+NoToolChoice = Unsupported(lambda v: v is None or v in ("none", "auto"), '"none" or "auto"')
+NoAnthropicToolChoice = Unsupported(lambda v: v is None or isinstance(v, dict) and v.get("type") in ("none", "auto"),
+                                    '{"type": "auto"} or {"type": "none"}')
 
 
 class RequestModel(BaseModel):

@@ -36,10 +36,11 @@ def resolve_or_400(ask: ThinkingAsk) -> Resolved:
         raise ApiError(400, str(err), "thinking", "invalid_thinking") from None
 
 
-def thinking_ask(body: GenerationRequest, settings: ServerSettings) -> ThinkingAsk:
+def thinking_ask(body: GenerationRequest, settings: ServerSettings, limit: int | None = None) -> ThinkingAsk:
+    """The request's thinking controls; an effort's budget is fit within ``limit``, the completion's."""
     enable = (body.chat_template_kwargs or {}).get("enable_thinking")
     return ThinkingAsk(body.thinking, body.reasoning, body.reasoning_effort,
-                       enable if isinstance(enable, bool) else None, efforts=settings.effort_table)
+                       enable if isinstance(enable, bool) else None, efforts=settings.effort_table, limit=limit)
 
 
 def plan_fields(body: GenerationRequest, settings: ServerSettings) -> dict:
@@ -53,7 +54,7 @@ def chat_plan(body: ChatRequest, settings: ServerSettings) -> tuple[Plan, Resolv
     limit = completion_limit(body, 1, settings)
     if body.top_logprobs is not None and not body.logprobs:
         raise ApiError(400, "top_logprobs needs logprobs: true", "top_logprobs", "invalid_logprobs")
-    resolved = resolve_or_400(thinking_ask(body, settings))
+    resolved = resolve_or_400(thinking_ask(body, settings, limit))
     # the template hears whether the model thinks (Qwen3's closes an empty thought when it does not)
     template = {**(body.chat_template_kwargs or {}), "enable_thinking": resolved.on}
     plan = Plan(prompts=(tuple(body.chat()),), n=body.n, thinking=resolved.thinking, max_tokens=limit, mode=CHAT,
@@ -77,7 +78,7 @@ def completion_plan(body: CompletionRequest, settings: ServerSettings) -> tuple[
     if limit == 0 and not body.echo:
         raise ApiError(400, "max_tokens 0 writes nothing: ask for at least 1 token, or set echo to score the "
                             "prompt", "max_tokens", "invalid_request")
-    resolved = resolve_or_400(thinking_ask(body, settings)) if thinks else Resolved(None)
+    resolved = resolve_or_400(thinking_ask(body, settings, limit)) if thinks else Resolved(None)
     plan = Plan(prompts=tuple(tuple(p) if isinstance(p, list) else p for p in prompts), n=body.n,
                 thinking=resolved.thinking, max_tokens=limit, mode=THINK if thinks else TEXT,
                 logprobs=body.logprobs, echo=body.echo and body.logprobs is not None, **plan_fields(body, settings))

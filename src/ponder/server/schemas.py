@@ -12,7 +12,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from .fields import (
-    BIG, TOP_LOGPROBS, Count, Effort, Float, Int, RequestModel, ShortText, Stop, Text, Unit, Units,
+    BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One, PlainText,
+    RequestModel, ShortText, Stop, Text, Unit, Units, Zero,
 )
 
 
@@ -116,6 +117,16 @@ class GenerationRequest(RequestModel):
     reasoning_effort: Effort | None = None
     # vLLM's and SGLang's variables for the chat template, e.g. {"enable_thinking": false}
     chat_template_kwargs: Annotated[dict[str, TemplateValue], Field(max_length=16)] | None = None
+    # not honoured: refused unless neutral (``fields.Unsupported``)
+    presence_penalty: Zero = None
+    frequency_penalty: Zero = None
+    repetition_penalty: One = None  # vLLM's
+    logit_bias: NoBias = None
+    response_format: PlainText = None
+    tools: NoTools = None
+    tool_choice: NoToolChoice = None
+    functions: NoTools = None  # the tools' older names
+    function_call: NoToolChoice = None
 
     def completion_limit(self) -> int | None:
         """``max_completion_tokens`` (the newer name) wins over ``max_tokens``."""
@@ -164,6 +175,8 @@ class CompletionRequest(GenerationRequest):
     raw: StrictBool | None = None
     echo: StrictBool = False
     logprobs: Int(ge=0, le=TOP_LOGPROBS) | None = None
+    best_of: One = None  # not honoured, as the other unsupported fields
+    suffix: NoText = None
 
     def prompts(self) -> list[str | list[int]]:
         prompt = self.prompt

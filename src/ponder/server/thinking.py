@@ -12,7 +12,8 @@ Whether thinking happens is said by the highest level that says it; the minimum 
 are each taken from the highest level that gives one. ``{"type": "adaptive"}`` and ponder's
 ``{"adaptive": ...}`` ask for the Adaptive policy, capped by the effort's maximum (``high`` when no
 effort is given). An effort stands for a fixed budget (``EFFORTS``) or for the level of a calibrated
-table (``ThinkingAsk.efforts``). The result is what ``ponder.generate(thinking=...)`` takes:
+table (``ThinkingAsk.efforts``), fit within the request's ``max_tokens`` (``efforts.fit``) and bent to
+the request's own minimum or maximum. The result is what ``ponder.generate(thinking=...)`` takes:
 ``None`` (think freely), ``False`` (no thinking) or a list of policies. Bad combinations raise
 ``PonderError``, answered with a 400.
 """
@@ -25,7 +26,7 @@ from typing import Mapping
 from ..errors import PonderError
 from ..options import thinking_from_options
 from ..policies import Adaptive, Budget, EntropyPause, Filler, Pause, Policy
-from .efforts import EFFORTS, Effort
+from .efforts import EFFORTS, Effort, fit
 from .schemas import (
     AdaptiveOptions, EntropyPauseOptions, FillerOptions, PauseOptions, ReasoningOptions, ThinkingOptions,
 )
@@ -50,6 +51,7 @@ class ThinkingAsk:
     enable_thinking: bool | None = None  # chat_template_kwargs.enable_thinking
     default_on: bool = True  # what nothing said means: think freely (OpenAI) or not at all (Anthropic)
     efforts: Efforts | None = None  # what each effort level stands for (None: the fixed budgets, EFFORTS)
+    limit: int | None = None  # the request's completion limit, which an effort's budget is fit within
 
     @property
     def table(self) -> Efforts:
@@ -81,7 +83,8 @@ def resolve(ask: ThinkingAsk) -> Resolved:
         raise PonderError("give reasoning.effort or reasoning.max_tokens, not both")
     exclude = bool(reasoning and reasoning.exclude) or options.display == "omitted"
     on = switched_on(ask, options)
-    flat, names = flat_options(options, reasoning, effort_for(ask, options) if on else None, adaptive(options))
+    flat, names = flat_options(options, reasoning, effort_for(ask, options) if on else None, adaptive(options),
+                               ask.limit)
     flat["no_think"], names["no_think"] = not on, turned_off_by(ask, options)
     policies = thinking_from_options(flat, lambda option: names.get(option, f"thinking.{option}"))
     return Resolved(None if policies == [] else policies, exclude)  # None: the model thinks as it likes
@@ -93,7 +96,7 @@ DIRECT = {"min_tokens": "min_think", "max_tokens": "max_think", "wait": "wait", 
 
 
 def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None, effort: Effort | None,
-                 adaptive_on: bool = False) -> tuple[dict, dict[str, str]]:
+                 adaptive_on: bool = False, limit: int | None = None) -> tuple[dict, dict[str, str]]:
     """The request's fields as flat options, and the request's name for each (to name it in a refusal)."""
     flat = {option: getattr(options, field) for field, option in DIRECT.items()}
     names = {option: f"thinking.{field}" for field, option in DIRECT.items()}
@@ -106,11 +109,22 @@ def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None, e
     flat.update(filler_options(options.filler), **pause_options(options.pause),
                 **entropy_options(options.entropy_pause), **adaptive_options(options.adaptive, adaptive_on))
     names.update({f"adaptive_{key}": f"thinking.adaptive.{key}" for key in ("every", "agree", "probe_tokens")})
-    if effort is not None:  # the effort fills in what the request's own fields leave out
-        for option, value in effort_options(effort, adaptive_on, refused=options.adaptive is False).items():
-            if flat.get(option) is None:
-                flat[option] = value
+    if effort is not None:
+        fill_from_effort(flat, names, fit(effort_options(effort, adaptive_on, options.adaptive is False), limit))
     return flat, names
+
+
+def fill_from_effort(flat: dict, names: dict[str, str], effort: dict) -> None:
+    """The effort fills in what the request's own fields leave out, and bends to them: its minimum comes down
+    to the request's maximum, its maximum up to the request's minimum (so a refusal names only sent fields)."""
+    own_min, own_max = flat.get("min_think"), flat.get("max_think")
+    for option, value in effort.items():
+        if flat.get(option) is None:
+            flat[option], names[option] = value, f"the effort's {option}"
+    if own_min is None and own_max is not None and flat.get("min_think") is not None:
+        flat["min_think"] = min(flat["min_think"], own_max)
+    if own_max is None and own_min is not None and flat.get("max_think") is not None:
+        flat["max_think"] = max(flat["max_think"], own_min)
 
 
 def adaptive(options: ThinkingOptions) -> bool:
