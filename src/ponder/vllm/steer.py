@@ -88,10 +88,7 @@ class Steer:
         # (a watched token about to be sampled) needs them
         self.due = 0
         self.watched = self.endings()  # as of the last decision: the phase changes only at a decision
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature < 1e-5  # vLLM's own threshold for greedy sampling
+        self.greedy = self.temperature < 1e-5  # vLLM's own threshold for greedy sampling
 
     def sync(self, output: Sequence[int]) -> None:
         """Catch up with the engine's output tokens; a token off the schedule replaces the rest of it.
