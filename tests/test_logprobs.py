@@ -114,3 +114,11 @@ def test_echoed_prompt_and_forced_tokens_agree_with_the_model(backend):
     assert np.allclose(ours, theirs, atol=1e-3), np.abs(np.array(ours) - theirs).max()
     greedy = [r for r, source in zip(result.logprobs, result.token_sources) if source == "sampled"]
     assert greedy and all(r.top[0][0] == r.token for r in greedy)  # greedy: the sampled token is the likeliest
+
+
+def test_too_many_top_log_probabilities_is_an_error_the_user_can_fix():
+    from ponder.errors import PonderError
+    from ponder.logprobs import MAX_TOP
+
+    with pytest.raises(PonderError, match=f"between 0 and {MAX_TOP}"):
+        ponder.generate("ab", model=SyntheticBackend(), raw_prompt=True, max_tokens=4, logprobs=MAX_TOP + 1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import PonderError
 from .sampling import log_softmax, top_ids
 
 MAX_TOP = 20  # alternatives per position, the most any API here returns
@@ -43,7 +44,7 @@ class Scores:
 
     def __init__(self, top: int) -> None:
         if not 0 <= top <= MAX_TOP:
-            raise ValueError(f"top log probabilities must be between 0 and {MAX_TOP}, got {top}")
+            raise PonderError(f"top log probabilities must be between 0 and {MAX_TOP}, got {top}")
         self.top = top
         self.items: list[TokenLogprob | None] = []
 
