@@ -5,9 +5,10 @@ the same prompts on both sides, a fixed number of tokens each (EOS ignored), gre
 in one engine process per side. Three cases:
 
 (a) every row with a budget that never triggers (``max_think`` 4096): the plugin should cost nothing;
-(b) forcing on every row: each row held to a minimum of thinking with waits, an opening phrase and the
-    wrap-up. Random weights never end a thought, so a token the model writes often stands in for its
-    ending (the request's stop token, which the policies see as an ending and answer with a wait);
+(b) forcing on every row: an opening phrase, a minimum of thinking with waits, the wrap-up at the cap, and
+    pauses in the answer (two units at its start and every 6 tokens). Random weights never end a thought
+    (the tiny Qwen3 repeats the last token it was given), so the waits cannot fire; the rest is forced on
+    every row, and a forced run asks its row's policies at every step;
 (c) half the rows without thinking options.
 
 Printed per batch size: both times, the ratio, the time spent in the plugin's hooks per row and
@@ -15,8 +16,6 @@ step (measured inside the engine process), and what that would add to a GPU deco
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 import harness
 import qwen3_tiny
@@ -47,24 +46,20 @@ def request(prompt: str, extra: dict | None = None, stop: list[int] | None = Non
     return {"prompt": prompt, "params": params}
 
 
-def cases(texts: list[str], stand_in: int) -> dict[str, tuple[str, list]]:
+FORCING = {"min_think": 40, "max_think": 40, "prefix": "Ok, so", "wait": ["Wait", "Hmm"], "pause": 2,
+           "pause_every": 6}
+
+
+def cases(texts: list[str]) -> dict[str, tuple[str, list]]:
     """Each case's requests at each batch size."""
-    forcing = {"min_think": TOKENS - 8, "max_think": TOKENS - 8, "prefix": "Ok, so", "wait": ["Wait", "Hmm"]}
     row = {
         "a": lambda i: request(texts[i % len(texts)], {"max_think": 4096}),
-        "b": lambda i: request(texts[i % len(texts)], forcing, stop=[stand_in]),
+        "b": lambda i: request(texts[i % len(texts)], FORCING),
         "c": lambda i: request(texts[i % len(texts)], {"max_think": 4096} if i % 2 == 0 else None),
     }
-    names = {"a": "a budget that never triggers", "b": "forcing on every row (minimum, waits, prefix, wrap-up)",
+    names = {"a": "a budget that never triggers", "b": "forcing on every row (prefix, minimum, wrap-up, pauses)",
              "c": "half the rows without thinking options"}
     return {key: (names[key], [[row[key](i) for i in range(n)] for n in SIZES]) for key in row}
-
-
-def often_written(model: str, texts: list[str]) -> int:
-    """The token the random model writes most often: the stand-in for its ending in case (b)."""
-    out = harness.run_engine([request(t) for t in texts], plugin="none", model=model)
-    counts = Counter(token for r in out["results"] for token in r["token_ids"])
-    return counts.most_common(1)[0][0]
 
 
 def production_batches() -> None:
@@ -77,15 +72,14 @@ def production_batches() -> None:
 
     model = qwen3_tiny.folder()
     texts = prompts(AutoTokenizer.from_pretrained(model))
-    stand_in = often_written(model, texts)
-    table = cases(texts, stand_in)
+    table = cases(texts)
     plain_batches = [[request(texts[i % len(texts)]) for i in range(n)] for n in SIZES]
     plain = harness.run_engine(plain_batches[0], plugin="none", model=model, repeat=REPEAT, batches=plain_batches)
     steered_batches = [batch for _, batches in table.values() for batch in batches]
     steered = harness.run_engine(steered_batches[0], plugin="timed", model=model, repeat=REPEAT,
                                  batches=steered_batches)
     print(f"5. the plugin vs plain vLLM, tiny Qwen3 (vocabulary 151,936), {TOKENS} tokens a row, greedy, "
-          f"best of {REPEAT}; case b's stand-in ending: token {stand_in}")
+          f"best of {REPEAT}")
     runs = iter(steered["batches"])
     for key, (name, _) in table.items():
         print(f"   ({key}) {name} (target <= {TARGETS[key]:.2f} at 64 and 256):")
@@ -95,7 +89,6 @@ def production_batches() -> None:
 
 def report(rows: int, base: dict, run: dict, key: str) -> None:
     p, s = min(base["seconds"]), min(run["seconds"])
-    tokens = sum(len(r["token_ids"]) for r in run["results"])
     same = [r["token_ids"] for r in base["results"]] == [r["token_ids"] for r in run["results"]]
     best = min(range(len(run["seconds"])), key=run["seconds"].__getitem__)
     hooks, steps = run["plugin_seconds"][best], max(1, run["plugin_steps"][best])
@@ -107,7 +100,9 @@ def report(rows: int, base: dict, run: dict, key: str) -> None:
     if key == "a":
         line += f" | identical tokens: {same}"
     elif key == "b":
-        waits = sum(r["text"].count("Wait") + r["text"].count("Hmm") for r in run["results"]) / rows
-        base_tokens = sum(len(r["token_ids"]) for r in base["results"])
-        line += f" | {waits:.1f} waits a row, {tokens} tokens against plain's {base_tokens}"
+        texts = [r["text"] for r in run["results"]]
+        framed = sum(t.startswith("Ok, so") and "Final Answer:" in t for t in texts)
+        pauses = sum(t.count(" ...") for t in texts) / rows
+        line += (f" | {framed}/{rows} rows with the prefix and the wrap-up, {pauses:.1f} pause units a row (forced, "
+                 f"or copied by the model)")
     print(line)
