@@ -152,3 +152,23 @@ def test_the_greedy_check_reads_the_head_and_the_endings_only():
     logits[2, 4000] = 0.0
     flags = greedy_may_end(torch.from_numpy(logits), np.arange(3), np.array([[4000], [4000], [4000]]))
     assert flags.tolist() == [False, True, True]
+
+
+def test_the_torch_path_decides_as_the_numpy_path():
+    """Logits that numpy cannot view (bfloat16, or on a GPU) take torch operations: the same flags and bounds."""
+    from ponder.vllm.batch import ending_bounds, on_host, shaped
+
+    rng = np.random.default_rng(0)
+    values = np.round(rng.normal(size=(6, 2048)) * 8) / 8  # exact in bfloat16
+    values[2, 2000] = 9.0  # an ending above the head
+    wide, narrow = torch.tensor(values, dtype=torch.float32), torch.tensor(values, dtype=torch.bfloat16)
+    assert on_host(wide) is not None and on_host(narrow) is None
+    slots, ends = np.array([0, 2, 5]), np.array([[2000, 2001]] * 3)
+    assert greedy_may_end(narrow, slots, ends).tolist() == greedy_may_end(wide, slots, ends).tolist() == [
+        False, True, False]
+    temperature = np.array([0.7, 1.0, 1.5])
+    np.testing.assert_allclose(ending_bounds(narrow, slots, ends, temperature),
+                               ending_bounds(wide, slots, ends, temperature), rtol=1e-5)
+    forced = shaped(narrow.clone(), [(1, 7)], [(np.array([3]), np.array([9]))])
+    assert forced[1].argmax() == 7 and torch.isinf(forced[1]).sum() == 2047  # too narrow for FORCED: a row of -inf
+    assert forced[3, 9] == -np.inf

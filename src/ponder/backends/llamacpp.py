@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -11,6 +12,39 @@ import numpy as np
 from ..errors import PonderError
 from .base import CachedSequence
 from .placement import Placement
+
+
+def has_amx() -> bool:
+    """Whether the CPU has Intel AMX (Linux: its flags in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return any(line.startswith("flags") and "amx_int8" in line.split() for line in info)
+    except OSError:
+        return False
+
+
+@contextmanager
+def model_defaults(llama_cpp, **fields):
+    """llama.cpp's default model parameters with ``fields`` changed, while a ``Llama`` is made (its constructor
+    takes no argument for some of them).
+
+    Used for ``use_extra_bufts`` on CPUs with AMX: there llama.cpp repacks the weights for its AMX matrix
+    multiply, which segfaults in decoding (measured on a Xeon with AMX, SmolLM2 Q4_1; llama.cpp issue #20824).
+    """
+    api = llama_cpp.llama_cpp
+    original = api.llama_model_default_params
+
+    def changed():
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    api.llama_model_default_params = changed
+    try:
+        yield
+    finally:
+        api.llama_model_default_params = original
 
 
 class LlamaCppBackend(CachedSequence):
@@ -35,8 +69,9 @@ class LlamaCppBackend(CachedSequence):
         try:
             # flash attention, as llama.cpp's own server has it by default (measured here: 99 -> 106 tokens/s for
             # one sequence, 141 -> 194 for 8 in one context)
-            self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
-                             n_gpu_layers=self.gpu_layers, verbose=False, **gpu)
+            with model_defaults(llama_cpp, use_extra_bufts=not has_amx()):
+                self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
+                                 n_gpu_layers=self.gpu_layers, verbose=False, **gpu)
         except (ValueError, RuntimeError) as err:
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp
