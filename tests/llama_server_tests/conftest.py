@@ -17,6 +17,7 @@ pytest.register_assert_rewrite("remote_checks")
 def llama_server(*args: str):
     """llama-server with the embedded model on a free port; yields its API base (``.../v1``)."""
     from ponder.backends import default_model_path
+    from ponder.backends.llamacpp import has_amx
 
     binary = os.environ.get("LLAMA_SERVER")
     if not binary:
@@ -24,7 +25,8 @@ def llama_server(*args: str):
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
     command = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-c", "4096",
-               "-t", "2", "-np", "2", "--seed", "0", *args]
+               "-t", "2", "-np", "2", "--seed", "0", *(["--no-repack"] if has_amx() else []), *args]
+    # --no-repack on AMX: as ponder's backend loads it (the AMX repack's matrix multiply segfaults)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
