@@ -83,13 +83,9 @@ def direct_logprobs(backend, ids: list[int], one_by_one_from: int | None = None)
     for a quantized model round a one-token pass differently from a whole sequence's).
     """
     if backend.name == "llama.cpp":
-        import llama_cpp
-        from llama_cpp import Llama
+        from ponder.backends.llamacpp import open_llama
 
-        from ponder.backends.llamacpp import has_amx, model_defaults
-
-        with model_defaults(llama_cpp, use_extra_bufts=not has_amx()):  # as the backend
-            llm = Llama(backend.path, n_ctx=512, logits_all=True, flash_attn=True, verbose=False)
+        llm = open_llama(backend.path, n_ctx=512, logits_all=True, flash_attn=True, verbose=False)  # as the backend
         split = len(ids) if one_by_one_from is None else one_by_one_from
         llm.eval(ids[:split])
         for token in ids[split:]:

@@ -47,6 +47,14 @@ def model_defaults(llama_cpp, **fields):
         api.llama_model_default_params = original
 
 
+def open_llama(path: str, **options):
+    """``llama_cpp.Llama(path, **options)``, without the AMX weight repack on CPUs that have AMX."""
+    import llama_cpp
+
+    with model_defaults(llama_cpp, use_extra_bufts=not has_amx()):
+        return llama_cpp.Llama(path, **options)
+
+
 class LlamaCppBackend(CachedSequence):
     name = "llama.cpp"
 
@@ -54,7 +62,6 @@ class LlamaCppBackend(CachedSequence):
                  placement: Placement | None = None) -> None:
         super().__init__()
         import llama_cpp
-        from llama_cpp import Llama
 
         from . import physical_cores
 
@@ -69,9 +76,8 @@ class LlamaCppBackend(CachedSequence):
         try:
             # flash attention, as llama.cpp's own server has it by default (measured here: 99 -> 106 tokens/s for
             # one sequence, 141 -> 194 for 8 in one context)
-            with model_defaults(llama_cpp, use_extra_bufts=not has_amx()):
-                self.llm = Llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
-                                 n_gpu_layers=self.gpu_layers, verbose=False, **gpu)
+            self.llm = open_llama(path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, flash_attn=True,
+                                  n_gpu_layers=self.gpu_layers, verbose=False, **gpu)
         except (ValueError, RuntimeError) as err:
             raise PonderError(f"llama.cpp could not load {path!r} ({err}): pass a GGUF model file") from err
         self._api = llama_cpp
