@@ -43,6 +43,6 @@ def check_shaping(url: str) -> None:
     opened = remote(url, [Prefix("Ok, so"), Budget(max_tokens=10)])
     assert opened.thinking.startswith("Ok, so") and opened.usage.thinking_tokens <= 10
     skipped = remote(url, NoThinking())
-    assert skipped.usage.thinking_tokens == 0 and skipped.capped
+    assert skipped.usage.thinking_tokens == 0 and not skipped.capped
     filled = remote(url, [Budget(max_tokens=5), Filler(12, " ...")])  # a replacing filler is cut to the cap
-    assert 0 < filled.usage.thinking_tokens <= 5 and set(filled.thinking.split()) == {"..."}
+    assert 0 < filled.usage.thinking_tokens <= 5 and set(filled.thinking.split()) == {"..."} and filled.capped

@@ -46,8 +46,13 @@ def without_probes(adaptive: Adaptive, result) -> Budget:
     thinking until the marker is complete, so there the count can pass a point and come back to it.
     """
     stopped = result.usage.thinking_tokens
-    return Budget(min_tokens=stopped, max_tokens=stopped if result.capped else adaptive.max_tokens,
+    return Budget(min_tokens=stopped, max_tokens=stopped if closed_by_force(result) else adaptive.max_tokens,
                   wait=adaptive.wait, wrap_up=adaptive.wrap_up)
+
+
+def closed_by_force(result) -> bool:
+    """Whether a wrap-up closed the thinking (the cap, or an answer that settled), not the model's own marker."""
+    return any(i["reason"] == "end" for i in result.injections)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def stop_of(result, agree: int) -> tuple[int, int, bool] | None:
     while before and before[-1]["reason"] in ("kept", "filler") and before[-1]["start"] + before[-1]["length"] == edge:
         edge, after_decision = before[-1]["start"], after_decision + before[-1]["length"]
         before.pop()
-    return len(before), result.usage.thinking_tokens - after_decision, not result.capped
+    return len(before), result.usage.thinking_tokens - after_decision, not closed_by_force(result)
 
 
 def assert_same_tokens(probed, plain):

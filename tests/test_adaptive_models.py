@@ -12,6 +12,7 @@ import ponder
 from ponder import Adaptive, Budget
 from ponder.cli import main
 from ponder.lab.tasks import get_task
+from test_adaptive import closed_by_force
 
 QUESTIONS = [item.question for item in get_task("tiny-multiplication").items(6, seed=3)]
 
@@ -27,7 +28,7 @@ def test_probes_leave_the_tiny_models_tokens_as_a_budget_stopping_there_gives_th
         probed = ponder.generate(question, model=tiny, thinking=adaptive, max_tokens=100)
         stopped = probed.usage.thinking_tokens  # native markers: the thinking count only grows
         plain = ponder.generate(question, model=tiny, max_tokens=100, thinking=Budget(
-            min_tokens=stopped, max_tokens=stopped if probed.capped else adaptive.max_tokens))
+            min_tokens=stopped, max_tokens=stopped if closed_by_force(probed) else adaptive.max_tokens))
         assert probed.token_ids == plain.token_ids and probed.token_sources == plain.token_sources
         assert probed.probes and probed.usage.probe_tokens == sum(p.tokens for p in probed.probes)
         lead = len(tiny.tokenize("\nFinal Answer:"))

@@ -85,7 +85,7 @@ class Decoder:
         self.every = False  # the pass about to run returns every position's logits (read by the driver)
         self.passes = 0  # forward passes (and probes) after the prefill: a step without one makes no progress
         if not self.think:
-            self.trace.close_thinking(0, forced=False)
+            self.trace.close_thinking(0, capped=False)
         check_texts(self.policy, self.vocab, self.backend.special_id(self.vocab.format.start))
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
@@ -146,7 +146,7 @@ class Decoder:
             yield from run_probe(self, action, view.thinking_tokens)
             self.passes += 1  # a probe is progress too: it adds an answer the next step sees
         elif isinstance(action, Force) and (action.ids or action.rewind):
-            self.apply_force(action, ending)
+            self.apply_force(action)
         elif ending is not None:
             self.accept_ending(ending)
         else:
@@ -157,9 +157,9 @@ class Decoder:
         if ending.eos:
             self.finish_reason = "stop"  # a custom chain without CloseOnEos: nothing more to say
             return
-        self.trace.close_thinking(len(self.trace.ids) - ending.tokens, forced=False)
+        self.trace.close_thinking(len(self.trace.ids) - ending.tokens, capped=False)
 
-    def apply_force(self, action: Force, ending: Ending | None) -> None:
+    def apply_force(self, action: Force) -> None:
         trace = self.trace
         if action.rewind:
             self.rewind(action.rewind)
@@ -169,7 +169,7 @@ class Decoder:
             if part.reason == END:
                 trace.push_forced(END, ids, phase=END)
                 if len(ids) == len(part.ids):
-                    trace.close_thinking(len(trace.ids) - len(ids), forced=ending is None)
+                    trace.close_thinking(len(trace.ids) - len(ids), capped=action.capped)
             else:
                 trace.push_forced(part.reason, ids)
             if len(ids) < len(part.ids):

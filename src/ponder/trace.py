@@ -75,15 +75,15 @@ class Trace:
         self.end_start = self.answer_start = None
         self.capped = False
 
-    def close_thinking(self, end_start: int, forced: bool) -> None:
-        """Tokens from ``end_start`` on are the end marker; the answer starts after them."""
+    def close_thinking(self, end_start: int, capped: bool) -> None:
+        """Tokens from ``end_start`` on are the end marker; the answer starts after them (``capped``: at the cap)."""
         for i in range(end_start, len(self.ids)):
             if self.phases[i] != END:
                 self._count(self.phases[i], -1)
                 self.phases[i] = END
         self.phase = ANSWER
         self.end_start, self.answer_start = end_start, len(self.ids)
-        self.capped = forced
+        self.capped = capped
 
     @property
     def probe_tokens(self) -> int:

@@ -46,10 +46,15 @@ class Part:
 
 @dataclass(frozen=True)
 class Force:
-    """Drop the last ``rewind`` tokens, then append the parts without sampling."""
+    """Drop the last ``rewind`` tokens, then append the parts without sampling.
+
+    ``capped``: the parts close the thinking because it reached its cap (not because the model ended it,
+    an answer settled early, or the thinking was skipped or replaced): what ``Result.capped`` reports.
+    """
 
     parts: tuple[Part, ...]
     rewind: int = 0
+    capped: bool = False
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -61,7 +66,7 @@ class Force:
 
     def after(self, *parts: Part) -> "Force":
         """The same action with ``parts`` placed before this one's parts."""
-        return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind)
+        return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind, self.capped)
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,8 @@ class Probe:
 Action = Continue | Ban | Force | Probe
 
 
-def force(*parts: Part, rewind: int = 0) -> Force:
-    return Force(tuple(p for p in parts if p.ids), rewind)
+def force(*parts: Part, rewind: int = 0, capped: bool = False) -> Force:
+    return Force(tuple(p for p in parts if p.ids), rewind, capped)
 
 
 class Vocab(Protocol):

@@ -8,10 +8,12 @@ from typing import ClassVar
 from .base import END, FOREVER, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
-def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[int, ...] = ()) -> Force:
+def wrap_up(view: View, lead: str | None = None, rewind: int = 0, kept: tuple[int, ...] = (),
+            capped: bool = False) -> Force:
     """Close the thinking: the end marker, then the answer lead (after ``kept`` text, if any)."""
     lead_ids = view.vocab.lead_ids if lead is None else view.vocab.encode(lead)
-    return force(Part("kept", kept), Part(END, view.vocab.end_ids), Part(LEAD, lead_ids), rewind=rewind)
+    return force(Part("kept", kept), Part(END, view.vocab.end_ids), Part(LEAD, lead_ids), rewind=rewind,
+                 capped=capped)
 
 
 def as_tuple(value, name: str) -> tuple[str, ...]:
@@ -93,10 +95,12 @@ class Budget(PolicyBase):
             return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
         return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)
 
-    def cap(self, view: View) -> Force:
-        """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum."""
+    def cap(self, view: View, capped: bool = True) -> Force:
+        """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum.
+
+        ``capped=False``: the same close, made before the cap (adaptive thinking whose answer settled)."""
         tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
-        return wrap_up(view, self.wrap_up, rewind=tail)
+        return wrap_up(view, self.wrap_up, rewind=tail, capped=capped)
 
     def texts(self) -> tuple[tuple[str, str], ...]:
         return limit_texts(self.wait, self.wrap_up)

@@ -97,7 +97,8 @@ class Filler(PolicyBase):
             return proposed  # a probe changes nothing: the filler goes in when the thinking really ends
         units = repeated(view, self.text, self.count)
         if self.where == "replace":
-            return wrap_up(view, rewind=len(view.tokens)).after(Part("filler", fit(units, view.cap)))
+            cut = view.cap is not None and len(units) > view.cap  # capped only where the cap cut the filler
+            return wrap_up(view, rewind=len(view.tokens), capped=cut).after(Part("filler", fit(units, view.cap)))
         if isinstance(proposed, Force):
             if not proposed.ends_thinking:
                 return proposed  # a wait, a prefix: the thinking goes on
@@ -109,7 +110,7 @@ class Filler(PolicyBase):
             room = None if room is None else room - len(kept)
             return wrap_up(view, rewind=ending.tokens).after(Part("kept", kept), Part("filler", fit(units, room)))
         if room is not None and room <= len(units):  # one more token and the filler would not fit
-            return wrap_up(view).after(Part("filler", fit(units, room)))
+            return wrap_up(view, capped=True).after(Part("filler", fit(units, room)))
         return proposed
 
     def quiet_steps(self, view: View) -> int:

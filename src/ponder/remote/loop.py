@@ -168,10 +168,10 @@ def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max
     if asked.thought is not None:
         reason, thought = asked.thought
         if isinstance(thought, Filler):
-            thought = fitted(client, thought, asked.budget.max_tokens)
+            whole, thought = thought.text * thought.count, fitted(client, thought, asked.budget.max_tokens)
+            run.capped = thought != whole  # replaced: capped only where the cap cut the filler
         run.write("thinking", thought, reason)
         run.close(lead)
-        run.capped = True
     else:
         if asked.prefix:
             run.write("thinking", asked.prefix, "prefix")

@@ -102,7 +102,7 @@ class PonderLogitsProcessor(LogitsProcessor):
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
         steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
         if closes_thinking(prompt, vocab.end_id, self.tokenizer.decode):
-            steer.trace.close_thinking(0, forced=False)  # the template closed the thought: all answer
+            steer.trace.close_thinking(0, capped=False)  # the template closed the thought: all answer
         return steer
 
     # each step

@@ -116,7 +116,7 @@ class Steer:
         if trace.phase == THINKING and end_id in tokens:
             at = list(tokens).index(end_id)
             trace.extend_sampled(tokens[: at + 1])
-            trace.close_thinking(len(trace.ids) - 1, forced=False)
+            trace.close_thinking(len(trace.ids) - 1, capped=False)
             tokens = tokens[at + 1:]
         trace.extend_sampled(tokens)
 
@@ -156,7 +156,7 @@ class Steer:
         stats = row.stats() if self.policy.wants_stats else (None, None)
         action = self.policy.step(self.view(stats=stats))
         if isinstance(action, Force) and (action.ids or action.rewind):
-            return self.schedule(action, ending=None)
+            return self.schedule(action)
         banned = action.ids if isinstance(action, Ban) else frozenset()
         if trace.phase != THINKING:
             return Step(ban=banned)
@@ -168,9 +168,9 @@ class Steer:
         ending = Ending(1, eos=token in self.vocab.eos_ids)
         action = self.policy.step(self.view(ending=ending))
         if isinstance(action, Force) and (action.ids or action.rewind):
-            return self.schedule(action, ending)
+            return self.schedule(action)
         if not ending.eos:
-            trace.close_thinking(len(trace.ids) - 1, forced=False)
+            trace.close_thinking(len(trace.ids) - 1, capped=False)
         return Step(force=token)
 
     def ending_token(self, row: Row, ends: tuple[int, ...], banned: frozenset[int]) -> int | None:
@@ -201,7 +201,7 @@ class Steer:
                     injections=trace.injections, ending=ending, cap=self.policy.cap, entropy=stats[0],
                     varentropy=stats[1])
 
-    def schedule(self, action: Force, ending: Ending | None) -> Step:
+    def schedule(self, action: Force) -> Step:
         """Put the forced parts into the trace; the engine follows them from the next step on."""
         trace = self.trace
         scheduled = len(trace.ids) - self.emitted  # the pending ending token, if any
@@ -209,7 +209,7 @@ class Steer:
         for part in action.parts:
             if part.reason == END:
                 trace.push_forced(END, part.ids, phase=END)
-                trace.close_thinking(len(trace.ids) - len(part.ids), forced=ending is None)
+                trace.close_thinking(len(trace.ids) - len(part.ids), capped=action.capped)
             else:
                 trace.push_forced(part.reason, part.ids)
         if self.emitted < len(trace.ids):
