@@ -63,12 +63,7 @@ def cases(texts: list[str]) -> dict[str, tuple[str, list]]:
 
 
 def production_batches() -> None:
-    import os
-
     from transformers import AutoTokenizer
-
-    # the engine core in the engine's own process, both sides alike, so the plugin's hooks are timed where they run
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 
     model = qwen3_tiny.folder()
     texts = prompts(AutoTokenizer.from_pretrained(model))

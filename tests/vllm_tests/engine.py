@@ -1,18 +1,23 @@
 """vLLM offline in a process of its own: ``python engine.py SPEC.json OUT.json``.
 
-SPEC: {"model": folder, "plugin": "none" | "class" | "timed" | "installed", "requests": [{"prompt", "params"}],
+SPEC: {"model": folder, "plugin": "none" | "class" | "checked" | "timed" | "installed", "requests": [{"prompt", "params"}],
 "batches": [[request...]...], "invalid": [params...], "repeat": n, "engine": {more LLM arguments}}. OUT: each
 request's token ids, text and finish reason, the errors the invalid params raised, and the seconds each of the
 ``repeat`` runs took; for each of ``batches`` (run after ``requests``, each ``repeat`` times), the same. One
 process per engine: vLLM on CPU holds the process's distributed state. ``timed`` is the plugin with the time
-spent in its two hooks added up (``plugin_seconds`` and ``plugin_steps`` per run).
+spent in its two hooks added up (``plugin_seconds`` and ``plugin_steps`` per run). ``checked`` is the plugin with
+each step's logits compared before and after it, row by row: ``untouched`` counts the steps of rows without a steer
+(``rows``) and those of them whose logits it changed (``changed``: any at all is a bug). Greedy requests that ask for
+``logprobs`` >= 2 also get each token's ``margins``, which say where two runs may part on a near tie.
 """
 
 import json
+import os
 import sys
 import time
 
 HOOKS = {"seconds": 0.0, "steps": 0}
+UNTOUCHED = {"rows": 0, "changed": 0}
 
 
 def timed(hook, counts_step: bool):
@@ -37,6 +42,28 @@ def timed_plugin():
     })
 
 
+def margins(logprobs) -> list[float] | None:
+    """Per token, how far the likeliest token's log probability is above the runner-up's (with ``logprobs`` >= 2)."""
+    if not logprobs:
+        return None
+    tops = [sorted((p.logprob for p in step.values()), reverse=True) for step in logprobs]
+    return [top[0] - top[1] if len(top) > 1 else float("inf") for top in tops]
+
+
+def checked_plugin():
+    from ponder.vllm.plugin import PonderLogitsProcessor
+
+    def apply(self, logits):
+        before = logits.clone()
+        after = PonderLogitsProcessor.apply(self, logits)
+        unsteered = [i for i in range(len(logits)) if i >= len(self.batch.steers) or self.batch.steers[i] is None]
+        UNTOUCHED["rows"] += len(unsteered)
+        UNTOUCHED["changed"] += int((after[unsteered] != before[unsteered]).any(dim=1).sum())
+        return after
+
+    return type("Checked", (PonderLogitsProcessor,), {"apply": apply})
+
+
 def run(llm, requests, repeat):
     from vllm import SamplingParams
 
@@ -50,12 +77,15 @@ def run(llm, requests, repeat):
         seconds.append(time.perf_counter() - start)
         hooks.append(dict(HOOKS))
     results = [{"token_ids": list(o.outputs[0].token_ids), "text": o.outputs[0].text,
-                "finish_reason": o.outputs[0].finish_reason} for o in outputs]
+                "finish_reason": o.outputs[0].finish_reason, "margins": margins(o.outputs[0].logprobs)}
+               for o in outputs]
     return {"results": results, "seconds": seconds, "plugin_seconds": [h["seconds"] for h in hooks],
             "plugin_steps": [h["steps"] for h in hooks]}
 
 
 def main(spec_path: str, out_path: str) -> None:
+    # the engine core in this process, every engine alike: the checked and timed plugins count where they run
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     from vllm import LLM, SamplingParams
 
     spec = json.load(open(spec_path))
@@ -66,6 +96,8 @@ def main(spec_path: str, out_path: str) -> None:
         kw["logits_processors"] = [PonderLogitsProcessor]
     elif spec["plugin"] == "timed":
         kw["logits_processors"] = [timed_plugin()]
+    elif spec["plugin"] == "checked":
+        kw["logits_processors"] = [checked_plugin()]
     llm = LLM(spec["model"], enforce_eager=True, dtype="bfloat16", max_model_len=2048, seed=0, **kw,
               **spec.get("engine", {}))
     requests = spec["requests"]
@@ -80,6 +112,7 @@ def main(spec_path: str, out_path: str) -> None:
         except Exception as err:  # noqa: BLE001 - the test reads the type and message
             errors.append({"type": type(err).__name__, "message": str(err)})
     out["errors"] = errors
+    out["untouched"] = UNTOUCHED
     json.dump(out, open(out_path, "w"))
 
 

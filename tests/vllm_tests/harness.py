@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 PLUGIN = "ponder.vllm.plugin:PonderLogitsProcessor"
 MODEL_DIR = ROOT / ".venv-vllm" / "models" / "smollm2-hf"
 END_ID = 1  # SmolLM2's <|im_start|>: where s1's thinking ends
+TIE = 0.3  # nats: a few bfloat16 rounding steps of a logit near 20 (1/8 each), as far as run-to-run noise moves one
 
 
 def model_dir() -> str:
@@ -140,3 +141,22 @@ def stop(process: subprocess.Popen) -> None:
 def thinking_tokens(token_ids: list[int]) -> int:
     """Tokens before the end of s1's thinking (all of them if it never ended)."""
     return token_ids.index(END_ID) if END_ID in token_ids else len(token_ids)
+
+
+def parted_on_a_tie(run: dict, reference: dict) -> int:
+    """How many tokens two runs of one greedy request share, asserting that where they part, it was a near tie.
+
+    vLLM on CPU is not bitwise repeatable across processes everywhere (on a Xeon with AMX two runs of one batch
+    in two processes can differ in a logit's last bfloat16 bit), so two runs may pick different tokens where
+    the best two were within ``TIE`` in the reference (which asked for ``logprobs`` >= 2); anywhere else they
+    must agree. After they part their texts differ, so nothing after that is compared.
+    """
+    a, b = run["token_ids"], reference["token_ids"]
+    common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if a == b or common == len(b):
+        assert a == b, f"the run goes on after the reference's {len(b)} tokens: {a[len(b):]}"
+        return common
+    margin = reference["margins"][common]
+    assert margin < TIE, f"the runs part at token {common} ({a[common:common + 1]} vs {b[common]}), where the " \
+                         f"reference's best token led the next by {margin:.3f} nats"
+    return common

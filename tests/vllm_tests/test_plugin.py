@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from harness import chat_prompt, model_dir, run_engine, s1_prompt, thinking_tokens
+from harness import chat_prompt, model_dir, parted_on_a_tie, run_engine, s1_prompt, thinking_tokens
 
 QUESTIONS = ["What is 12 + 30?", "What is 7 times 6?", "Name a prime above 20.", "What is 100 - 58?"]
 BUDGETS = [  # (extra_args, temperature)
@@ -23,13 +23,15 @@ def mixed_batch() -> list[dict]:
 
     The budgeted ones run to their limit (EOS ignored), with the plugin and without it, so that the
     batch holds the same rows at every step either way: on CPUs whose kernels depend on the batch's
-    shape (AMX), a row's logits are only comparable between batches of the same shape.
+    shape (AMX), a row's logits are only comparable between batches of the same shape. The greedy
+    ones ask for two log probabilities, whose margins say where two runs may part on a near tie.
     """
     requests = []
     for (extra, temperature), question, free in zip(BUDGETS, QUESTIONS, FREE):
         requests.append({"prompt": s1_prompt(question), "params": {
-            "max_tokens": 64, "temperature": temperature, "seed": 1, "ignore_eos": True, "extra_args": extra}})
-        requests.append({"prompt": chat_prompt(free), "params": {"max_tokens": 48, "temperature": 0.0}})
+            "max_tokens": 64, "temperature": temperature, "seed": 1, "ignore_eos": True, "extra_args": extra,
+            **({"logprobs": 2} if temperature == 0 else {})}})
+        requests.append({"prompt": chat_prompt(free), "params": {"max_tokens": 48, "temperature": 0.0, "logprobs": 2}})
     return requests
 
 
@@ -45,7 +47,7 @@ INVALID = [
 @pytest.fixture(scope="module")
 def runs():
     batch = mixed_batch()
-    return batch, run_engine(batch, plugin="class", invalid=INVALID), run_engine(batch, plugin="none")
+    return batch, run_engine(batch, plugin="checked", invalid=INVALID), run_engine(batch, plugin="none")
 
 
 def test_budgeted_requests_honour_min_and_max_exactly(runs):
@@ -63,8 +65,12 @@ def test_budgeted_requests_honour_min_and_max_exactly(runs):
 
 def test_requests_without_options_are_identical_to_vllm_without_the_plugin(runs):
     batch, steered, plain = runs
+    # in the engine, at every step, the rows without options keep their logits bit for bit
+    untouched = steered["untouched"]
+    assert untouched["changed"] == 0 and untouched["rows"] > 100, untouched
+    # and across processes they write plain vLLM's tokens, up to a near tie that run-to-run noise decides
     for with_plugin, without in zip(steered["results"][1::2], plain["results"][1::2]):
-        assert with_plugin["token_ids"] == without["token_ids"]
+        parted_on_a_tie(with_plugin, without)
     assert sum(len(r["token_ids"]) for r in plain["results"][1::2]) > 100  # real text, not instant stops
     # and without the plugin the options do nothing: no forced waits, no exact budget
     assert plain["results"][0]["token_ids"] != steered["results"][0]["token_ids"]
@@ -128,7 +134,9 @@ def test_installing_ponder_changes_no_engine_that_does_not_ask_for_it(runs):
     request = dict(batch[1], params=dict(batch[1]["params"], extra_args={"max_thinks": 3}))
     # the whole batch, so that its shape is plain's at every step: the budgeted rows' options do nothing here
     installed = run_engine([request if i == 1 else r for i, r in enumerate(batch)], plugin="installed")
-    assert [r["token_ids"] for r in installed["results"]] == [r["token_ids"] for r in plain["results"]]
+    for request, ran, without in zip(batch, installed["results"], plain["results"]):
+        if request["params"]["temperature"] == 0:  # a sampled row has no margin that says where noise may part it
+            parted_on_a_tie(ran, without)
     speculative = run_engine([request], plugin="installed", engine=NGRAM)
     assert speculative["results"][0]["text"].strip()
 
@@ -145,18 +153,12 @@ def test_prompts_longer_than_a_prefill_chunk_are_steered_alike(runs):
     tokenizer = AutoTokenizer.from_pretrained(model_dir())
     assert all(len(tokenizer(r["prompt"]).input_ids) > SMALL_CHUNKS["max_num_batched_tokens"] for r in budgeted)
     chunked = run_engine(budgeted, plugin="class", engine=SMALL_CHUNKS)
-    # Where the engine's kernels give a row the same logits whatever the batch's shape (AVX2 CPUs), its chunked
-    # run writes the tokens of its unchunked one, and so must the plugin's. Elsewhere (AMX: results depend on the
-    # batch's shape) only the budgets can be compared.
-    unsteered = [dict(r, params={k: v for k, v in r["params"].items() if k != "extra_args"}) for r in budgeted]
-    plain_chunked = run_engine(unsteered, plugin="none", engine=SMALL_CHUNKS)
-    plain_whole = run_engine(unsteered + [batch[i] for i in range(1, len(batch), 2)], plugin="none")
-    invariant = [r["token_ids"] for r in plain_chunked["results"]] == [
-        r["token_ids"] for r in plain_whole["results"][: len(unsteered)]]
+    # the chunked run writes the unchunked one's tokens, up to a near tie (a batch of another shape, on CPUs
+    # whose kernels depend on it, rounds differently)
     for i, request, result in zip(greedy, budgeted, chunked["results"]):
         alone = steered["results"][i]
         extra = request["params"]["extra_args"]
         assert extra.get("min_think", 0) <= thinking_tokens(result["token_ids"]) <= extra["max_think"], result
-        assert (result["token_ids"] == alone["token_ids"]) or not invariant
+        parted_on_a_tie(result, alone)
     first = chunked["results"][0]
     assert thinking_tokens(first["token_ids"]) == 16 and "Wait" in first["text"]  # min = max = 16, with a wait
