@@ -12,7 +12,10 @@ in one engine process per side. Three cases:
 (c) half the rows without thinking options.
 
 Printed per batch size: both times, the ratio, the time spent in the plugin's hooks per row and
-step (measured inside the engine process), and what that would add to a GPU decode step.
+step (measured inside the engine process), and what that would add to a GPU decode step. Last, the
+same batch check of case (a) outside vLLM (``SteeredBatch.apply`` on float32 logits of the tiny Qwen3's
+width, one process, nothing else running): inside vLLM on a CPU a step's first reads of the logits the
+model just wrote cost several times more, which a GPU server, whose logits are not read by the CPU, does not pay.
 """
 
 from __future__ import annotations
@@ -80,6 +83,36 @@ def production_batches() -> None:
         print(f"   ({key}) {name} (target <= {TARGETS[key]:.2f} at 64 and 256):")
         for n, base in zip(SIZES, plain["batches"]):
             report(n, base, next(runs), key)
+    alone = ", ".join(f"{check_alone(n):.1f} us at batch {n}" for n in SIZES)
+    print(f"   case (a)'s batch check outside vLLM, per row per step: {alone}")
+
+
+def check_alone(rows: int, steps: int = 200) -> float:
+    """Microseconds per row per step of case (a)'s batch check outside vLLM (a budget that never triggers)."""
+    import time
+
+    import torch
+
+    from ponder import Budget
+    from ponder.policies import chain
+    from ponder.vllm.batch import SteeredBatch
+    from ponder.vllm.steer import MarkerVocab, Steer
+
+    width, end, eos = 151936, 151668, 151645  # the tiny Qwen3's vocabulary, </think> and EOS
+    encode = lambda text: tuple(range(10, 10 + len(text)))  # noqa: E731 - never called: the budget never acts
+    vocab = MarkerVocab(encode, end, encode("\nFinal Answer:"), frozenset({eos}))
+    batch, outputs = SteeredBatch(), [[] for _ in range(rows)]
+    for slot, output in enumerate(outputs):
+        batch.put(slot, Steer(chain([Budget(max_tokens=4096)]), vocab, temperature=0.0, seed=None), output)
+    batch.changed()
+    logits, spent = torch.randn(rows, width), 0.0
+    for _ in range(steps):
+        for output in outputs:
+            output.append(5)
+        start = time.perf_counter()
+        batch.apply(logits)
+        spent += time.perf_counter() - start
+    return spent / steps / rows * 1e6
 
 
 def report(rows: int, base: dict, run: dict, key: str) -> None:

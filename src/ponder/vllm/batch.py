@@ -69,6 +69,7 @@ class SteeredBatch:
     def _changed(self) -> None:
         self.active = np.array([i for i, steer in enumerate(self.steers) if steer is not None], np.int64)
         self.active_outputs = [self.outputs[i] for i in self.active.tolist()]
+        self._plan = None
 
     def _reserve(self, slot: int) -> None:
         size = len(self.steers)
@@ -86,6 +87,7 @@ class SteeredBatch:
 
     def _store(self, slot: int) -> None:
         """The slot's arrays from its steer, as of its last decision."""
+        self._plan = None
         steer = self.steers[slot]
         if steer is None:
             self.due[slot], self.watching[slot], self.counts[slot] = NEVER, False, 0
@@ -101,42 +103,52 @@ class SteeredBatch:
 
     # each step
 
+    def plan(self) -> "Plan":
+        """What a step reads of the active slots, worked out again only after a change or a decision."""
+        if self._plan is None:
+            self._plan = Plan(self)
+        return self._plan
+
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         """Ask the policies of the rows that need them; every other row costs a check in the batch's arrays.
 
         A row needs its policies when its output reached the position they asked to be asked at (``due``), or
         when the token it is about to sample may end its thinking. A quiet row that samples has its ending
-        tokens banned for the step instead (its draw said it would not end); nothing else is done.
+        tokens banned for the step instead (its draw said it would not end); nothing else is done. A step
+        where no row needs anything is a handful of array operations (a row's ending read from one column).
         """
         active = self.active
         if not len(active):
             return logits
+        plan = self.plan()
         lengths = np.fromiter(map(len, self.active_outputs), np.int64, len(active))
-        looks = lengths >= self.due[active]
-        watching, greedy = self.watching[active], self.greedy[active]
-        may_end = np.zeros(len(active), bool)
-        check = watching & greedy
-        if check.any():
-            slots = active[check]
-            may_end[check] = greedy_may_end(logits, slots, self.ends[slots])
-        looks |= may_end
+        looks = lengths >= plan.due
+        may_end = None
+        if len(plan.greedy_at):
+            flags = greedy_may_end(logits, plan.greedy_slots, plan.greedy_ends)
+            if flags.any():
+                may_end = np.zeros(len(active), bool)
+                may_end[plan.greedy_at[flags]] = True
+                looks |= may_end
         bans: list[tuple[np.ndarray, np.ndarray]] = []
-        quiet = np.flatnonzero(watching & ~greedy & ~looks)
-        if len(quiet):
-            looks[quiet[self._draws_may_end(logits, active[quiet], lengths[quiet], bans)]] = True
+        if len(plan.sampling_at):
+            quiet = plan.sampling_at[~looks[plan.sampling_at]]
+            if len(quiet):
+                looks[quiet[self._draws_may_end(logits, active[quiet], lengths[quiet], bans)]] = True
         forced: list[tuple[int, int]] = []
         for k in np.flatnonzero(looks).tolist():
             slot = int(active[k])
             steer = self.steers[slot]
             steer.sync(self.outputs[slot])
-            step: Step = steer.next(TorchRow(logits[slot], bool(may_end[k]) or not steer.greedy))
+            ending = may_end is not None and bool(may_end[k])
+            step: Step = steer.next(TorchRow(logits[slot], ending or not steer.greedy))
             self._store(slot)
             if step.force is not None:
                 forced.append((slot, step.force))
             elif step.ban:
                 ids = sorted(step.ban)
                 bans.append((np.full(len(ids), slot), np.array(ids, np.int64)))
-        return shaped(logits, forced, bans)
+        return shaped(logits, forced, bans) if forced or bans else logits
 
     def _draws_may_end(self, logits: torch.Tensor, slots: np.ndarray, lengths: np.ndarray, bans: list) -> np.ndarray:
         """Which quiet sampling rows' draws may pick an ending; the others get their endings banned.
@@ -156,6 +168,24 @@ class SteeredBatch:
         return flagged
 
 
+class Plan:
+    """The active slots' arrays a step reads, by position among the active slots (``*_at``) or by slot.
+
+    ``greedy_*``: the watched greedy rows and their ending tokens, cut to the most any of them watches;
+    ``sampling_at``: the watched sampling rows.
+    """
+
+    def __init__(self, batch: SteeredBatch) -> None:
+        active = batch.active
+        self.due = batch.due[active]
+        watching, greedy = batch.watching[active], batch.greedy[active]
+        self.greedy_at = np.flatnonzero(watching & greedy)
+        self.sampling_at = np.flatnonzero(watching & ~greedy)
+        self.greedy_slots = active[self.greedy_at]
+        width = int(batch.counts[self.greedy_slots].max()) if len(self.greedy_slots) else 1
+        self.greedy_ends = batch.ends[self.greedy_slots, :width]
+
+
 def on_host(logits: torch.Tensor) -> np.ndarray | None:
     """The logits as a numpy array without a copy, where they are on the CPU in a dtype numpy has."""
     if logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64, torch.float16):
@@ -171,8 +201,12 @@ def greedy_may_end(logits: torch.Tensor, slots: np.ndarray, ends: np.ndarray) ->
     """
     x = on_host(logits)
     if x is not None:
-        head = x[:, :HEAD].max(1)[slots] if 2 * len(slots) > len(x) else x[slots, :HEAD].max(1)
-        return x[slots[:, None], ends].max(1) >= head
+        if len(slots) == len(x):  # slots are distinct rows: all of them, in order, so no gather
+            head = x[:, :HEAD].max(1)
+        else:
+            head = x[:, :HEAD].max(1)[slots] if 2 * len(slots) > len(x) else x[slots, :HEAD].max(1)
+        best_end = x[slots, ends[:, 0]] if ends.shape[1] == 1 else x[slots[:, None], ends].max(1)
+        return best_end >= head
     rows, cols = torch.as_tensor(slots, device=logits.device), torch.as_tensor(ends, device=logits.device)
     flags = logits[rows[:, None], cols].amax(1) >= logits[rows, :HEAD].amax(1)
     return flags.cpu().numpy()  # one device sync
