@@ -91,3 +91,43 @@ def test_top_k_reaches_the_server_and_what_cannot_run_is_refused(up):
         ponder.generate("hi", cancelled=lambda: False, **ask)
     with pytest.raises(ponder.PonderError, match="need a local model"):
         ponder.generate("The sea is", continuation=True, raw_prompt=True, endpoint=up.api)
+
+
+def test_what_the_loop_over_an_endpoint_cannot_honour_is_refused_and_chat_false_is_kept(up):
+    ask = dict(endpoint=up.api, thinking=Budget(max_tokens=8), format="s1", max_tokens=16)
+    for refused in (dict(logprobs=2), dict(prompt_logprobs=True)):
+        with pytest.raises(ponder.PonderError, match="logprobs and prompt_logprobs need a local model"):
+            ponder.generate("hi", **refused, **ask)
+    with pytest.raises(ponder.PonderError, match="token ids needs a local model"):
+        ponder.generate([1, 2, 3], raw_prompt=True, **ask)
+    chatted, plain = (ponder.generate("The sea is", chat=chat, **ask) for chat in (True, False))
+    assert "<|im_start|>user\nThe sea is<|im_end|>" in chatted.prompt
+    assert "<|im_start|>user" not in plain.prompt and "The sea is\n<|im_start|>think" in plain.prompt
+
+
+def test_openai_api_key_goes_only_where_nobody_on_the_way_reads_it(monkeypatch):
+    from ponder.remote import environment_key
+
+    monkeypatch.delenv("PONDER_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    assert environment_key("https://api.example.com/v1") == "sk-openai"
+    for url in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+        assert environment_key(url) == "sk-openai", url
+    for url in ("http://10.1.2.3:8000/v1", "http://gpu-box:8000/v1", "http://example.com/v1"):
+        assert environment_key(url) is None, url
+    monkeypatch.setenv("PONDER_API_KEY", "meant-for-ponder")
+    assert environment_key("http://gpu-box:8000/v1") == "meant-for-ponder"
+
+
+def test_a_key_from_the_environment_reaches_a_local_server_and_a_missing_one_says_what_to_set(monkeypatch):
+    served = start("--api-key", "sekrit")
+    try:
+        monkeypatch.delenv("PONDER_API_KEY", raising=False)
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        ask = dict(endpoint=served.api, thinking=Budget(max_tokens=4), format="s1", max_tokens=8)
+        with pytest.raises(ponder.PonderError, match="answered 401.*set PONDER_API_KEY"):
+            ponder.generate("hi", **ask)
+        monkeypatch.setenv("OPENAI_API_KEY", "sekrit")  # to this machine: sent
+        assert ponder.generate("hi", **ask).usage.thinking_tokens <= 4
+    finally:
+        stop(served)

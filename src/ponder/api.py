@@ -120,8 +120,9 @@ def generate(
     against an OpenAI-compatible server instead of a local model; ``model`` then
     names the served model (default: the first it lists), and chats are
     written in ChatML. ``top_k`` is sent as the non-OpenAI field most servers
-    read (vLLM, llama-server, ponder serve); ``cancelled`` and ``continuation``
-    cannot run over an endpoint and are refused.
+    read (vLLM, llama-server, ponder serve); ``cancelled``, ``continuation``,
+    ``logprobs``, ``prompt_logprobs`` and a prompt of token ids cannot run over
+    an endpoint and are refused.
 
     ``device``, ``dtype`` and ``gpu_layers`` say where a ``model`` named by a string is loaded (see
     ``load_backend``: auto puts it on a GPU when there is one).
@@ -132,16 +133,12 @@ def generate(
                    prompt_logprobs=prompt_logprobs)
     placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
     if endpoint is not None:
-        check(max_tokens)
-        if placement != LOCAL:
-            raise PonderError("device, dtype and gpu_layers place a local model: the server at the endpoint "
-                              "places its own (leave them out with an endpoint)")
-        if cancelled is not None or continuation:
-            raise PonderError("cancelled and continuation need a local model: the s1 loop over an endpoint "
-                              "can honour neither")
+        check(max_tokens, prompt)
+        check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
+        text_options = dict(raw_prompt=raw_prompt, chat=chat, system=system)
         return generate_over(endpoint, prompt, model, policies_for(thinking), get_format(format), max_tokens,
-                             raw_prompt, system, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
+                             text_options, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
                              stops, on_text)
     check(max_tokens, prompt, thinking, continuation)
     engine = engine_for(model, backend, n_ctx, placement)
@@ -291,10 +288,29 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
     return Generation(text, prompt_ids, decoder, fmt.end)
 
 
-def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, raw_prompt, system, sampling, stops, on_text):
+def check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs) -> None:
+    """What the s1 loop over an endpoint cannot honour is refused, never dropped."""
+    if placement != LOCAL:
+        raise PonderError("device, dtype and gpu_layers place a local model: the server at the endpoint "
+                          "places its own (leave them out with an endpoint)")
+    if cancelled is not None or continuation:
+        raise PonderError("cancelled and continuation need a local model: the s1 loop over an endpoint "
+                          "can honour neither")
+    if logprobs is not None or prompt_logprobs:
+        raise PonderError("logprobs and prompt_logprobs need a local model: the s1 loop over an endpoint "
+                          "does not collect them (leave them out with an endpoint)")
+    if is_token_ids(prompt):
+        raise PonderError("a prompt of token ids needs a local model: the s1 loop over an endpoint extends the "
+                          "prompt as text (pass the prompt as text)")
+
+
+def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, text_options, sampling, stops, on_text):
     """``generate`` against a server: the s1 loop over its completions endpoint."""
     from .remote import ChatML, client_for, generate_remote
 
     client = client_for(endpoint, model)
-    text = prompt if raw_prompt else build_prompt(ChatML(), prompt, fmt, system=system)
+    if text_options["raw_prompt"]:
+        text = prompt
+    else:
+        text = build_prompt(ChatML(), prompt, fmt, chat=text_options["chat"], system=text_options["system"])
     return generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)
