@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlparse
 
 from .client import Client, Completion, Endpoint, EndpointError
 from .loop import LoopPolicies, generate_remote
@@ -27,8 +29,26 @@ def client_for(endpoint: "str | Endpoint | Client", model: str | None = None) ->
     if isinstance(endpoint, Client):
         return endpoint
     if isinstance(endpoint, str):
-        endpoint = Endpoint(endpoint, model=model, api_key=os.environ.get("OPENAI_API_KEY"))
+        endpoint = Endpoint(endpoint, model=model, api_key=environment_key(endpoint))
     return Client(endpoint)
+
+
+def environment_key(url: str) -> str | None:
+    """The key to send to ``url``: ``PONDER_API_KEY`` to any endpoint; ``OPENAI_API_KEY``, often a key to
+    OpenAI itself, only where nobody on the way can read it: over https, or to this machine."""
+    if os.environ.get("PONDER_API_KEY"):
+        return os.environ["PONDER_API_KEY"]
+    parsed = urlparse(url)
+    return os.environ.get("OPENAI_API_KEY") if parsed.scheme == "https" or is_loopback(parsed.hostname) else None
+
+
+def is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 __all__ = ["ChatML", "Client", "Completion", "Endpoint", "EndpointError", "LoopPolicies", "client_for",

@@ -66,6 +66,9 @@ class Endpoint:
         return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
+NO_KEY = ("; no key was sent: set PONDER_API_KEY (OPENAI_API_KEY is sent only over https or to this machine, "
+          "as it is often a key to OpenAI itself)")
+
 # how a completion ended: the length limit, EOS, a stop string, or one of the two (the server does not say which)
 LENGTH, EOS, STOP, STOP_OR_EOS = "length", "eos", "stop", "stop or eos"
 
@@ -181,7 +184,8 @@ class Client:
             except urllib.error.HTTPError as err:
                 message = error_message(err)
                 if err.code not in RETRIED:
-                    raise Refused(f"{method} {url} answered {err.code}: {message}", err.code) from None
+                    hint = NO_KEY if err.code == 401 and not e.api_key else ""
+                    raise Refused(f"{method} {url} answered {err.code}: {message}{hint}", err.code) from None
                 reason = f"{err.code}: {message}"
             except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
                 reason = str(getattr(err, "reason", err))
