@@ -51,3 +51,18 @@ def test_a_sweep_through_the_plugin_runs_every_policy_in_the_engine(plugin_serve
         else:
             assert r["thinking_tokens"] == 0
     assert all(r["thinking"] == "." * 16 for r in rows if r["setting"] == "filler@16")
+
+
+def test_through_the_plugin_only_forced_waits_are_counted(plugin_server):
+    """The model's own copies of the wait string are its likeliest tokens; the forced ones are not."""
+    import ponder
+    from ponder import Budget
+    from ponder.remote import ChatML, client_for
+    from ponder.remote.steered import generate_steered
+
+    fmt = ponder.FORMATS["s1"]
+    prompt = ponder.build_prompt(ChatML(), "Repeat after me: 12 12 12 12 12 12 12 12", fmt)
+    result = generate_steered(prompt, client_for(plugin_server, "smollm2"), [Budget(min_tokens=30, wait=["12"])],
+                              fmt, 60, {"temperature": 0.0})
+    assert result.usage.thinking_tokens >= 30 and result.waits >= 1  # SmolLM2 ends s1's thinking at once
+    assert result.thinking.count("12") > result.waits, result.thinking  # and repeats 12 on its own

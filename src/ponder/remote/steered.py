@@ -3,7 +3,10 @@
 One call per generation: the request carries the thinking options as ``vllm_xargs``, and the engine
 steers each request while it batches them all, so every policy works (not only the s1 loop's) and
 no call is repeated. The reply's tokens (asked for with ``logprobs``) say where the thinking ended.
-Injected text is not marked in a reply: waits are counted as the wait strings in the thinking.
+Injected text is not marked in a reply, but its alternatives are: a forced wait stands where the
+model's likeliest token was another (under greedy decoding) or the end marker itself (under sampling,
+where a wait forced after a draw of a less likely ending goes uncounted). The model's own wait
+strings are its likeliest tokens, and are not counted.
 """
 
 from __future__ import annotations
@@ -52,7 +55,11 @@ def generate_steered(prompt: str, client: Client, policies, fmt: ThinkFormat, ma
     cut = offsets[end] if end < len(offsets) else len(text)
     thinking, answer = text[:cut], text[cut:].removeprefix(fmt.end)
     budget = next((p for p in policies if isinstance(p, Budget)), None)
-    waits = sum(thinking.count(w) for w in set(budget.wait)) if budget and budget.min_tokens else 0
+    waits = 0
+    if budget and budget.min_tokens:
+        greedy = not sampling.get("temperature")
+        waits = forced_waits(text, tokens, offsets, logprobs.get("top_logprobs") or [], end, budget.wait,
+                             fmt.end, greedy)
     marker = int(end < len(tokens))
     counts = Usage(prompt_tokens=int(usage.get("prompt_tokens", 0)), thinking_tokens=end, thinking_injected=0,
                    marker_tokens=marker, answer_tokens=len(tokens) - end - marker, answer_injected=0)
@@ -61,3 +68,15 @@ def generate_steered(prompt: str, client: Client, policies, fmt: ThinkFormat, ma
                   capped=capped, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
                   prefill_seconds=0.0, decode_seconds=seconds, injections=(), token_ids=(), token_phases=(),
                   token_sources=())
+
+
+def forced_waits(text: str, tokens: list[str], offsets: list[int], tops: list, end: int, waits, marker: str,
+                 greedy: bool) -> int:
+    """The thinking's wait strings that the engine forced: each starts at a token that is not the model's
+    likeliest (greedy), or where the likeliest was the end marker (sampling)."""
+    count = 0
+    for i in range(min(end, len(tokens), len(offsets), len(tops))):
+        top = max(tops[i].items(), key=lambda kv: kv[1])[0] if tops[i] else tokens[i]
+        if top != tokens[i] and (greedy or top == marker) and text.startswith(tuple(waits), offsets[i]):
+            count += 1
+    return count
