@@ -8,6 +8,7 @@ model thought, then a ``text`` block with the answer; usage bills thinking as ou
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import uuid
@@ -185,9 +186,14 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
             gone(server, rid)
 
 
-def count_tokens(server: Server, body: CountTokensRequest) -> dict:
-    """The prompt's tokens as a generation with the same fields would see them."""
+async def count_tokens(server: Server, body: CountTokensRequest) -> dict:
+    """The prompt's tokens as a generation with the same fields would see them, templated and tokenized on the
+    decoding thread (as a generation's prompt is), never on the event loop."""
     resolved = resolve_or_400(body, server.settings.effort_table)
     fmt = get_format(server.settings.format)
-    text = build_prompt(server.backend, body.chat(), fmt, template={"enable_thinking": resolved.on})
-    return {"input_tokens": len(server.backend.prompt_ids(text))}
+
+    def count() -> int:
+        text = build_prompt(server.backend, body.chat(), fmt, template={"enable_thinking": resolved.on})
+        return len(server.backend.prompt_ids(text))
+
+    return {"input_tokens": await asyncio.wrap_future(server.worker.call(count))}

@@ -94,7 +94,7 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
 
     @app.post("/v1/messages/count_tokens", dependencies=[auth], tags=["anthropic"])
     async def count_tokens(body: CountTokensRequest):
-        return anthropic.count_tokens(server, body)
+        return await anthropic.count_tokens(server, body)
 
     @app.post("/tokenize", dependencies=[auth], tags=["ponder"])
     async def tokenize(body: TokenizeRequest):
