@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Sequence
 
@@ -10,6 +11,8 @@ import numpy as np
 from ..errors import PonderError
 from .base import CachedSequence
 from .placement import SPREAD, Placement, spread_or_one
+
+logger = logging.getLogger("ponder.transformers")
 
 
 class TransformersBackend(CachedSequence):
@@ -121,10 +124,16 @@ class TransformersBackend(CachedSequence):
     def open_rows(self, capacity: int):
         """Rows for batched decoding: ``capacity`` sequences sharing one forward pass, each in its own strip.
 
-        None for a model that takes no attention but its own (it then decodes one row at a time).
+        None for a model that takes no attention but its own, or has sliding-window layers, which the rows'
+        attention does not honour (it then decodes one row at a time).
         """
-        from .hf_rows import StripRows, use_row_attention
+        from .hf_rows import StripRows, sliding_window, use_row_attention
 
+        window = sliding_window(self.model.config)
+        if window is not None:
+            logger.warning("ponder: %s has layers that attend within a sliding window of %d tokens, which batched "
+                           "rows do not honour: it decodes one row at a time", self.path, window)
+            return None
         return StripRows(self, capacity) if use_row_attention(self.model) else None
 
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]:

@@ -33,8 +33,20 @@ def use_row_attention(model) -> bool:
     return model.config._attn_implementation == NAME
 
 
+def sliding_window(config) -> int | None:
+    """The window of the model's sliding-window layers, if it has any: the per-row attention sees whole rows."""
+    text = config.get_text_config()
+    window, types = getattr(text, "sliding_window", None), getattr(text, "layer_types", None)
+    if not window:
+        return None
+    uses = any("sliding" in t for t in types) if types else getattr(text, "use_sliding_window", True)
+    return window if uses else None
+
+
 def row_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, rows_layout=None, **kwargs):
     """transformers' attention hook: SDPA, or the per-row attention of a batched pass."""
+    if rows_layout is not None and kwargs.get("sliding_window") is not None:
+        raise RuntimeError("a batched pass reached a sliding-window layer: such a model must decode one row at a time")
     if rows_layout is None:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
