@@ -36,7 +36,6 @@ from ponder.lab.sweep import SweepConfig, run_sweep
 from ponder.lab.tasks import get_task
 from ponder.policies import Probe
 from ponder.policies.budget import wrap_up
-from ponder.probing import run_probe
 
 FIXED = ("cap", "budget", "waits")
 GOAL = 0.25  # at least this share of tokens saved at the best fixed setting's accuracy
@@ -86,7 +85,7 @@ def probe_costs(engine, decoder, limit: int, repeats: int) -> dict:
     context = [*decoder.prompt_ids, *decoder.trace.ids[:decoder.n_eval]]
 
     def probe():
-        drive(engine, run_probe(decoder, action, decoder.trace.thinking))
+        drive(engine, decoder.probe(action, decoder.trace.thinking))
         decoder.trace.probes.clear()
 
     def same_passes():

@@ -27,6 +27,7 @@ class SyntheticBackend(CachedSequence):
         super().__init__()
         self.seed, self.bias, self.native, self.n_ctx = seed, bias, native, n_ctx
         self.texts = TEXTS + (["</think>"] if native else [])
+        self.n_vocab = len(self.texts)
         self.eos_ids = frozenset({EOS})
 
     def tokenize(self, text: str) -> list[int]:
@@ -85,6 +86,8 @@ class SyntheticBackend(CachedSequence):
 
 class SyntheticRows:
     """Batched rows over the synthetic model: each row's cache is its list of ids; one call per round."""
+
+    can_copy = True
 
     def __init__(self, model: SyntheticBackend, capacity: int) -> None:
         self.model, self.capacity = model, capacity

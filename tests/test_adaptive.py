@@ -19,7 +19,6 @@ from ponder.markers import ModelVocab
 from ponder.policies import Continue, Force, Part, Probe, ProbeAnswer, View
 from ponder.policies.base import LIMITING, PolicyBase, force
 from ponder.policies.adaptive import settled
-from ponder.probing import run_probe
 from synthetic import EOS, SyntheticBackend
 
 PROPS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -174,7 +173,7 @@ def test_a_probe_leaves_the_cache_as_it_found_it_and_counts_what_it_wrote(model,
     before = (list(model.cached), decoder.n_eval, decoder.logits, list(trace.ids), list(trace.phases),
               list(trace.sources), list(trace.injections))
     forced = tuple(model.tokenize("</think>" + lead))
-    drive(model, run_probe(decoder, Probe(force(Part("end", forced)), limit), at=trace.thinking))
+    drive(model, decoder.probe(Probe(force(Part("end", forced)), limit), at=trace.thinking))
     after = (list(model.cached), decoder.n_eval, decoder.logits, list(trace.ids), list(trace.phases),
              list(trace.sources), list(trace.injections))
     assert after[:2] == before[:2] and after[2] is before[2] and after[3:] == before[3:]

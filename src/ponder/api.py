@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
@@ -12,13 +13,10 @@ from .decoding import Decoder, OnText
 from .errors import PonderError
 from .formats import ThinkFormat, get_format
 from .markers import model_vocab
-from .policies import NoThinking, Policy, chain
+from .policies import Thinking, policies_for
 from .result import Result, build_result
 from .sampling import Sampling
 from .trace import Trace
-
-Thinking = Policy | Iterable[Policy] | bool | None
-
 
 Messages = list[dict]  # OpenAI chat messages: {"role": ..., "content": ...}
 TokenIds = list[int]
@@ -63,14 +61,6 @@ def is_token_ids(prompt) -> bool:
     """Whether ``prompt`` is a list of token ids (not text, not chat messages)."""
     return isinstance(prompt, (list, tuple)) and bool(prompt) and all(
         isinstance(t, int) and not isinstance(t, bool) for t in prompt)
-
-
-def policies_for(thinking: Thinking):
-    if thinking is False:
-        return chain(NoThinking())
-    if thinking is True:
-        return chain(None)
-    return chain(thinking)
 
 
 def generate(
@@ -221,7 +211,7 @@ LOCAL = dict(device="auto", dtype="auto", gpu_layers=None)  # where ponder loads
 
 def engine_for(model: str | Backend | None, backend: str, n_ctx: int, placement: dict) -> Backend:
     """The model itself when it is loaded already, else loaded (once) where ``placement`` says."""
-    if not hasattr(model, "prefill"):
+    if model is None or isinstance(model, (str, os.PathLike)):
         return load_backend(model, backend, n_ctx, None, **placement)
     if placement != LOCAL:
         raise PonderError("device, dtype and gpu_layers place a model as ponder loads it, and this one is loaded "

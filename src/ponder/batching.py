@@ -19,7 +19,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from .decoding import Decoder, Steps
+from .decoding import Decoder, Pass, Steps
 from .trace import Trace
 
 logger = logging.getLogger("ponder.batching")
@@ -29,6 +29,7 @@ class Rows(Protocol):
     """The KV caches of up to ``capacity`` sequences in one model, evaluated together."""
 
     capacity: int
+    can_copy: bool  # whether ``copy`` can hand one row's cached prefix to another
 
     def forward(self, work: Sequence[tuple[int, Sequence[int]]],
                 every: Sequence[bool] | None = None) -> list[np.ndarray]:
@@ -44,7 +45,7 @@ class Rows(Protocol):
 
     def close(self) -> None: ...  # free the caches; the model stays loaded
 
-    # optional: ``copy(source, row, n_tokens)`` puts the source row's first tokens in the row's cache
+    def copy(self, source: int, row: int, n_tokens: int) -> None: ...  # the source row's first tokens, where can_copy
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class SerialRows:
     """A backend that cannot batch, behind the same interface: one row, its own forward passes."""
 
     capacity = 1
+    can_copy = False  # one row: nothing to copy from
 
     def __init__(self, backend) -> None:
         self.backend = backend
@@ -83,22 +85,24 @@ class SerialRows:
     def close(self) -> None:
         pass
 
+    def copy(self, source: int, row: int, n_tokens: int) -> None:
+        raise RuntimeError("a serial row has no other row to copy from")
+
 
 def rows_for(backend, capacity: int) -> Rows:
     """The backend's batched rows, or one serial row where it cannot batch (or one row is asked for)."""
-    opener = getattr(backend, "open_rows", None)
-    rows = opener(capacity) if opener is not None and capacity > 1 else None
+    rows = backend.open_rows(capacity) if capacity > 1 else None
     return SerialRows(backend) if rows is None else rows
 
 
 @dataclass(eq=False)
 class Running:
-    """A generation in the batch: its decoder, its coroutine, its row and the ids it waits on."""
+    """A generation in the batch: its decoder, its coroutine, its row and the pass it waits on."""
 
     decoder: Decoder
     steps: Steps
     row: int
-    pending: list[int]
+    pending: Pass
     done: Callable[[Trace | None, BaseException | None], None]
     prompt: tuple[int, ...] = ()
     leader: "Running | None" = None  # a row with the same prompt whose prefill this one will share
@@ -132,11 +136,11 @@ class Batch:
         row = heapq.heappop(self.idle)  # the lowest: a batch running dry keeps its rows together
         decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
-        first, prompt = next(steps), tuple(prompt_ids)  # the prompt, to evaluate (every flag set for it)
+        first, prompt = next(steps), tuple(prompt_ids)  # the prompt's pass
         leader = None
-        if hasattr(self.rows, "copy"):  # rows that cannot copy a cache evaluate every prompt themselves
+        if self.rows.can_copy:  # rows that cannot copy a cache evaluate every prompt themselves
             leader = next((r for r in self.running if r.prompt == prompt and not r.prefilled
-                           and r.leader is None and r.decoder.every == decoder.every), None)
+                           and r.leader is None and r.pending[1] == first[1]), None)
         self.running.append(Running(decoder, steps, row, first, done, prompt, leader))
 
     def round(self) -> None:
@@ -144,8 +148,8 @@ class Batch:
         if not self.running:
             return
         evaluated = [r for r in self.running if r.leader is None]
-        work = [(r.row, r.pending) for r in evaluated]
-        every = [r.decoder.every for r in evaluated]  # rows that want every position's logits (log probabilities)
+        work = [(r.row, r.pending[0]) for r in evaluated]  # each pass: (ids, all_positions)
+        every = [r.pending[1] for r in evaluated]  # rows that want every position's logits
         logits = self.rows.forward(work, every) if any(every) else self.rows.forward(work)
         self.forward_passes += 1
         given = dict(zip(map(id, evaluated), logits))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .backends.base import Backend
+from .errors import PonderError
 from .formats import ThinkFormat
-from .policies import Ending
+from .policies import Chain, Ending
 from .trace import Trace
 
 
@@ -29,19 +30,11 @@ class ModelVocab:
 def model_vocab(backend: Backend, fmt: ThinkFormat) -> ModelVocab:
     """The backend's vocabulary under ``fmt``, made once for all its generations (a batch makes many).
 
-    Kept on the backend, so it lives as long as the backend does; a backend that takes no new
-    attribute gets a fresh one each time.
+    Kept on the backend (``Backend.vocabs``), so it lives as long as the backend does.
     """
-    made = getattr(backend, "_ponder_vocabs", None)
-    if made is None:
-        made = {}
-        try:
-            backend._ponder_vocabs = made
-        except AttributeError:
-            return ModelVocab(backend, fmt)
-    if fmt not in made:
-        made[fmt] = ModelVocab(backend, fmt)
-    return made[fmt]
+    if fmt not in backend.vocabs:
+        backend.vocabs[fmt] = ModelVocab(backend, fmt)
+    return backend.vocabs[fmt]
 
 
 class EndDetector:
@@ -127,3 +120,25 @@ class StopStrings:
     def _tail(self, trace: Trace, drop_last: bool = False) -> str:
         end = len(trace.ids) - drop_last
         return self.detokenize(trace.ids[max(trace.answer_start or 0, end - self.window):end])
+
+
+def check_texts(policy: Chain, vocab: ModelVocab, start_id: int | None = None) -> None:
+    """Refuse a policy text that holds an ending or a marker token once encoded (say a wait of "<|im_end|>"):
+    forced, it would end the generation or the thinking where the policy means to go on, or undo itself and
+    come back at every step. Checked here, where the texts first meet the model's vocabulary."""
+    marker = vocab.end_ids if len(vocab.end_ids) > 1 else ()  # a text marker: its run of tokens
+    singles = {i: "the end-of-sequence token" for i in vocab.eos_ids}
+    if vocab.native_end is not None:
+        singles[vocab.native_end] = "the end-of-thinking marker"
+    if start_id is not None:
+        singles[start_id] = "the start-of-thinking marker"
+    for option, text in policy.texts():
+        ids = vocab.encode(text)
+        bad = next((i for i in ids if i in singles), None)
+        if bad is not None:
+            raise PonderError(f"{option} {text!r} encodes to {singles[bad]} "
+                              f"{vocab.backend.detokenize([bad])!r} (id {bad}), which a policy may not force: "
+                              "choose a text without it")
+        if marker and any(tuple(ids[k:k + len(marker)]) == marker for k in range(len(ids))):
+            raise PonderError(f"{option} {text!r} spells the end-of-thinking marker {vocab.format.end!r}, "
+                              "which a policy may not force: choose a text without it")

@@ -13,6 +13,9 @@ class Backend(Protocol):
     name: str
     path: str
     n_ctx: int
+    n_vocab: int
+    batch_rows: int  # rows per forward pass when batching, by default
+    vocabs: dict  # the vocabulary under each think format, made once (``ponder.markers.model_vocab``)
 
     def tokenize(self, text: str) -> list[int]: ...  # special tokens parsed, no BOS added
     def prompt_ids(self, text: str) -> list[int]: ...  # as the model expects a prompt (BOS if it wants one)
@@ -26,6 +29,8 @@ class Backend(Protocol):
     def evaluate(self, ids: Sequence[int], every: bool = False) -> np.ndarray: ...
     def truncate(self, n_keep: int) -> None: ...
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]: ...
+    def token_bytes(self, token: int) -> bytes | None: ...  # None for a token holding part of a character
+    def open_rows(self, capacity: int): ...  # batched rows (a ``ponder.batching.Rows``), None: one row at a time
 
 
 class CachedSequence:
@@ -41,9 +46,11 @@ class CachedSequence:
     # which moves the logits in their last bits: greedy output may change with what
     # ran before. Off by default, so the same request always gives the same output.
     reuse_prefix = False
+    batch_rows = 1
 
     def __init__(self) -> None:
         self.cached: list[int] = []
+        self.vocabs: dict = {}
         self.forward_calls = 0
         self.evaluated_tokens = 0
 
@@ -69,6 +76,14 @@ class CachedSequence:
         if n_keep < len(self.cached):
             self._drop(n_keep)
             del self.cached[n_keep:]
+
+    def token_bytes(self, token: int) -> bytes | None:
+        """The token's text as UTF-8; None for a token holding part of a character."""
+        text = self.detokenize([token])
+        return None if "\ufffd" in text else text.encode()
+
+    def open_rows(self, capacity: int):
+        return None  # decodes one row at a time
 
     def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError

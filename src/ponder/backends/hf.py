@@ -86,11 +86,6 @@ class TransformersBackend(CachedSequence):
             self._special[text] = ids[0] if len(ids) == 1 and ids[0] in special else None
         return self._special[text]
 
-    def token_bytes(self, token: int) -> bytes | None:
-        """The token's text as UTF-8; None for a token holding part of a character."""
-        text = self.detokenize([token])
-        return None if "\ufffd" in text else text.encode()
-
     @property
     def eos_ids(self) -> frozenset[int]:
         return self._eos

@@ -242,6 +242,8 @@ class StripCache:
 class StripRows:
     """``capacity`` sequences decoded together: all their new tokens in one flat forward pass."""
 
+    can_copy = True
+
     def __init__(self, backend, capacity: int) -> None:
         self.backend, self.torch, self.model, self.capacity = backend, backend.torch, backend.model, capacity
         self.cache = StripCache(capacity)

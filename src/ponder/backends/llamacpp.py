@@ -183,6 +183,8 @@ class SeqRows:
     sequence id and position, and logits asked for at each row's last token.
     """
 
+    can_copy = True
+
     def __init__(self, backend: LlamaCppBackend, capacity: int, tokens_per_row: int) -> None:
         api = self.api = backend._api
         params = api.llama_context_params.from_buffer_copy(backend.llm.context_params)  # the single context's

@@ -266,7 +266,7 @@ def generations(config: SweepConfig, target, work: list, concurrency: int, batch
 
     if config.endpoint is None:
         requests = (request_for(config, *job) for job in work)
-        size = batch_size or getattr(target, "batch_rows", 1)
+        size = batch_size or target.batch_rows
         for index, result in generate_many(requests, model=target, batch_size=size):
             yield row_for(config, work[index], result)
         return

@@ -9,7 +9,7 @@ from .base import (
 )
 from .adaptive import Adaptive
 from .budget import Budget
-from .chain import Chain, chain
+from .chain import Chain, Thinking, chain, policies_for
 from .entropy import EntropyPause
 from .shaping import Filler, NoThinking, Pause, Prefix
 
@@ -39,5 +39,5 @@ def make_policy(name: str, **options) -> Policy:
 __all__ = [
     "Adaptive", "ANSWER", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
     "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
-    "Prefix", "Probe", "ProbeAnswer", "View", "Vocab", "chain", "make_policy",
+    "Prefix", "Probe", "ProbeAnswer", "Thinking", "View", "Vocab", "chain", "make_policy", "policies_for",
 ]

@@ -220,7 +220,7 @@ class PolicyBase:
 
     def texts(self) -> tuple[tuple[str, str], ...]:
         """The texts the policy forces, each with the option that set it, for the loop to check against the
-        model's vocabulary before the first step (``ponder.decoding.check_texts``)."""
+        model's vocabulary before the first step (``ponder.markers.check_texts``)."""
         return ()
 
 

@@ -9,7 +9,7 @@ from ..errors import PonderError
 from .adaptive import Adaptive
 from .base import CLOSING, FOREVER, LIMITING, THINKING, Action, Continue, Force, Policy, PolicyBase, Probe, View
 from .budget import Budget, wrap_up
-from .shaping import Filler, Prefix
+from .shaping import Filler, NoThinking, Prefix
 
 
 CONTINUE = Continue()  # what a step starts from: made once, as it holds nothing
@@ -87,3 +87,15 @@ def chain(policies: Policy | Iterable[Policy] | None) -> Chain:
     if hasattr(policies, "step"):
         return Chain((policies,))
     return Chain(tuple(p for p in policies if not isinstance(p, CloseOnEos)))
+
+
+Thinking = Policy | Iterable[Policy] | bool | None  # what a request's ``thinking`` may be
+
+
+def policies_for(thinking: Thinking) -> Chain:
+    """A request's thinking as one chain: False skips the thinking, True or None leaves it to the model."""
+    if thinking is False:
+        return chain(NoThinking())
+    if thinking is True:
+        return chain(None)
+    return chain(thinking)

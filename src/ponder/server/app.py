@@ -35,7 +35,7 @@ def create_app(settings: ServerSettings, backend=None) -> FastAPI:
     """An app serving ``settings.model`` (loaded here, so a bad model fails before the server starts)."""
     backend = backend or load_backend(settings.model, settings.backend, settings.n_ctx, settings.threads,
                                       settings.device, settings.dtype, settings.gpu_layers)
-    rows = settings.batch_size or getattr(backend, "batch_rows", 1)
+    rows = settings.batch_size or backend.batch_rows
     server = Server(settings, backend, GenerationWorker(backend, settings.max_queue, rows), Metrics(),
                     Recent(settings.recent))
 

@@ -115,8 +115,8 @@ class PlanJob:
         if isinstance(prompt, str):
             return open_thinking(prompt, fmt) if self.plan.mode == THINK else prompt
         ids = list(prompt)
-        vocab = getattr(self.backend, "n_vocab", None)
-        bad = next((t for t in ids if vocab is not None and t >= vocab), None)
+        vocab = self.backend.n_vocab
+        bad = next((t for t in ids if t >= vocab), None)
         if bad is not None:
             raise InvalidPrompt(f"token id {bad} is outside this model's vocabulary of {vocab}: send ids below it")
         if self.plan.mode == THINK:

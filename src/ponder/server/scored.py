@@ -47,7 +47,7 @@ class TokenTexts:
 
     def _piece(self, token: int) -> tuple[str, list[int] | None]:
         text = self.backend.detokenize([token])
-        raw = self.backend.token_bytes(token) if hasattr(self.backend, "token_bytes") else text.encode()
+        raw = self.backend.token_bytes(token)
         return text, None if raw is None else list(raw)
 
     def scored(self, token: int, record, phase: str) -> Scored:

@@ -5,11 +5,10 @@ Checked without vLLM: the plugin refuses a bad request with the same messages as
 
 from __future__ import annotations
 
-from ..api import policies_for
 from ..errors import PonderError
 from ..formats import FORMATS
 from ..options import pick, thinking_from_options
-from ..policies import Chain
+from ..policies import Chain, policies_for
 
 FORMAT_KEY = "think_format"
 
