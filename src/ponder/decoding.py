@@ -25,7 +25,7 @@ import numpy as np
 from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, ModelVocab, StopStrings, check_texts
-from .policies import ANSWER, END, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer, View
+from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
@@ -133,12 +133,7 @@ class Decoder:
         stats = (None, None)
         if self.policy.wants_stats and ending is None:
             stats = entropy_stats((yield from self.current_logits()))
-        view = View(
-            vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
-            thinking_tokens=trace.thinking - (ending.tokens if ending else 0),
-            answer_tokens=trace.answer, injections=trace.injections, ending=ending,
-            tail=tail, cap=self.policy.cap, entropy=stats[0], varentropy=stats[1], probes=tuple(trace.probes),
-        )
+        view = trace.view(self.vocab, self.policy.cap, ending, tail, stats)
         action = self.policy.step(view)
         if isinstance(action, Probe):  # the trace stays as it is: the next step sees one more probe answer
             yield from self.probe(action, view.thinking_tokens)
@@ -191,21 +186,10 @@ class Decoder:
         self.trace.close_thinking(len(self.trace.ids) - ending.tokens, capped=False)
 
     def apply_force(self, action: Force) -> None:
-        trace = self.trace
         if action.rewind:
             self.rewind(action.rewind)
-        for part in action.parts:
-            room = self.room()
-            ids = part.ids[:room]
-            if part.reason == END:
-                trace.push_forced(END, ids, phase=END)
-                if len(ids) == len(part.ids):
-                    trace.close_thinking(len(trace.ids) - len(ids), capped=action.capped)
-            else:
-                trace.push_forced(part.reason, ids)
-            if len(ids) < len(part.ids):
-                self.finish_reason = "length"
-                return
+        if not self.trace.push_force(action, self.longest()):
+            self.finish_reason = "length"
 
     def sample(self, banned: frozenset[int]) -> Steps:
         if self.room() <= 0:
@@ -264,7 +248,10 @@ class Decoder:
             self.n_eval = keep
             self.logits = None
 
+    def longest(self) -> int:
+        """The most completion tokens the overall limit and the context window allow."""
+        return min(self.limit, self.backend.n_ctx - len(self.prompt_ids))
+
     def room(self) -> int:
         """Completion tokens left under the overall limit and the context window."""
-        context_left = self.backend.n_ctx - len(self.prompt_ids)
-        return min(self.limit, context_left) - len(self.trace.ids)
+        return self.longest() - len(self.trace.ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .policies import ANSWER, END, THINKING, Injection, ProbeAnswer
+from .policies import ANSWER, END, THINKING, Ending, Force, Injection, ProbeAnswer, View, Vocab
 
 SAMPLED = "sampled"
 
@@ -46,6 +46,29 @@ class Trace:
             self.injections.append(Injection(reason, len(self.ids), len(ids), phase))
         for token in ids:
             self._push(token, phase, reason)
+
+    def push_force(self, action: Force, longest: int | None = None) -> bool:
+        """The forced parts of ``action`` (its rewind done by the caller), the trace held to ``longest`` tokens; an
+        end part that fits whole closes the thinking. False where a part was cut short."""
+        for part in action.parts:
+            ids = part.ids if longest is None else part.ids[:longest - len(self.ids)]
+            if part.reason == END:
+                self.push_forced(END, ids, phase=END)
+                if len(ids) == len(part.ids):
+                    self.close_thinking(len(self.ids) - len(ids), capped=action.capped)
+            else:
+                self.push_forced(part.reason, ids)
+            if len(ids) < len(part.ids):
+                return False
+        return True
+
+    def view(self, vocab: Vocab, cap: int | None, ending: Ending | None = None, tail: int = 0,
+             stats: tuple[float | None, float | None] = (None, None)) -> View:
+        """What a policy sees of the trace; the thinking counted without a pending ending's tokens."""
+        return View(vocab=vocab, phase=self.phase, tokens=self.ids,
+                    thinking_tokens=self.thinking - (ending.tokens if ending else 0), answer_tokens=self.answer,
+                    injections=self.injections, ending=ending, tail=tail, cap=cap, entropy=stats[0],
+                    varentropy=stats[1], probes=tuple(self.probes))
 
     def _push(self, token: int, phase: str, source: str) -> None:
         self.ids.append(token)

@@ -25,7 +25,7 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..policies import END, THINKING, Ban, Chain, Ending, Force, View
+from ..policies import THINKING, Ban, Chain, Ending, Force, View
 from ..trace import Trace
 from ..sampling import entropy_stats, log_softmax
 
@@ -195,23 +195,14 @@ class Steer:
         return self.drawn[1]
 
     def view(self, ending: Ending | None = None, stats=(None, None)) -> View:
-        trace = self.trace
-        return View(vocab=self.vocab, phase=trace.phase, tokens=trace.ids,
-                    thinking_tokens=trace.thinking - (ending.tokens if ending else 0), answer_tokens=trace.answer,
-                    injections=trace.injections, ending=ending, cap=self.policy.cap, entropy=stats[0],
-                    varentropy=stats[1])
+        return self.trace.view(self.vocab, self.policy.cap, ending, stats=stats)
 
     def schedule(self, action: Force) -> Step:
         """Put the forced parts into the trace; the engine follows them from the next step on."""
         trace = self.trace
         scheduled = len(trace.ids) - self.emitted  # the pending ending token, if any
         trace.pop(min(action.rewind, scheduled))  # tokens the engine already emitted cannot be taken back
-        for part in action.parts:
-            if part.reason == END:
-                trace.push_forced(END, part.ids, phase=END)
-                trace.close_thinking(len(trace.ids) - len(part.ids), capped=action.capped)
-            else:
-                trace.push_forced(part.reason, part.ids)
+        trace.push_force(action)  # the engine's own max_tokens cuts a run short
         if self.emitted < len(trace.ids):
             return Step(force=trace.ids[self.emitted])
         return UNSHAPED
