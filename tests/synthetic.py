@@ -56,8 +56,8 @@ class SyntheticBackend(CachedSequence):
     def chat_prompt(self, messages, **options) -> None:
         return None
 
-    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
-        if every:
+    def _forward(self, ids: list[int], all_positions: bool = False) -> np.ndarray:
+        if all_positions:
             return np.stack([self.logits(self.cached + ids[:j + 1]) for j in range(len(ids))])
         return self.logits(self.cached + ids)
 
@@ -94,13 +94,13 @@ class SyntheticRows:
         self.cached: list[list[int]] = [[] for _ in range(capacity)]
         self.forward_calls = 0
 
-    def forward(self, work, every=None):
+    def forward(self, work, all_positions=None):
         self.forward_calls += 1
         out = []
         for k, (row, ids) in enumerate(work):
             start = len(self.cached[row])
             self.cached[row] += ids
-            if every and every[k]:
+            if all_positions and all_positions[k]:
                 out.append(np.stack([self.model.logits(self.cached[row][:start + j + 1]) for j in range(len(ids))]))
             else:
                 out.append(self.model.logits(self.cached[row]))

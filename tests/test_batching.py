@@ -48,12 +48,12 @@ class Counting(SyntheticRows):
     passes: list[list[int]]
     served: list[list[int]]
 
-    def forward(self, work, every=None):
+    def forward(self, work, all_positions=None):
         self.passes = getattr(self, "passes", [])
         self.served = getattr(self, "served", [])
         self.passes.append([row for row, _ in work])
         self.served.append(list(self.passes[-1]))
-        return super().forward(work, every)
+        return super().forward(work, all_positions)
 
     def copy(self, source, row, n_tokens):
         self.served[-1].append(row)

@@ -108,9 +108,9 @@ def test_transformers_rows_give_each_row_the_logits_it_gets_alone(tiny):
     logits are those of the same tokens run alone (up to float sums in other shapes)."""
     import numpy as np
 
-    def same(got, ids, every=False):
-        expected = tiny.prefill(list(ids), every)  # every: the rows of the ids a reused prefix left to evaluate
-        assert np.allclose(got, expected[-len(got):] if every else expected, atol=1e-4), ids
+    def same(got, ids, all_positions=False):
+        expected = tiny.prefill(list(ids), all_positions)  # the rows of the ids a reused prefix left to evaluate
+        assert np.allclose(got, expected[-len(got):] if all_positions else expected, atol=1e-4), ids
 
     a, b, c = (tiny.prompt_ids(f"{q}\n<think>\n") for q in ("12*3", "407*8", "5*96"))
     rows = tiny.open_rows(4)
@@ -119,8 +119,8 @@ def test_transformers_rows_give_each_row_the_logits_it_gets_alone(tiny):
     second = rows.forward([(2, [5, 6, 7]), (0, [9]), (1, c)])  # a forced run, one token, a new row
     same(second[0], b + [5, 6, 7]), same(second[1], a + [9]), same(second[2], c)
     rows.truncate(2, len(b) + 1)  # a rewind of one row: the others keep what they hold
-    third = rows.forward([(2, [8]), (0, [4, 4]), (1, [3])], every=[False, True, False])
-    same(third[0], b + [5, 8]), same(third[1], a + [9, 4, 4], every=True), same(third[2], c + [3])
+    third = rows.forward([(2, [8]), (0, [4, 4]), (1, [3])], all_positions=[False, True, False])
+    same(third[0], b + [5, 8]), same(third[1], a + [9, 4, 4], all_positions=True), same(third[2], c + [3])
     rows.copy(1, 3, len(c))  # the n choices of one prompt: a copy of its cached prefill
     rows.release(0)
     fourth = rows.forward([(3, [6]), (0, b)])

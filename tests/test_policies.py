@@ -195,13 +195,13 @@ def test_same_seed_same_output_and_seeds_differ():
 class Recording(SyntheticBackend):
     """Records the completion positions each forward pass covers."""
 
-    def prefill(self, ids, every=False):
+    def prefill(self, ids, all_positions=False):
         self.prompt_len, self.calls = len(ids), []
-        return super().prefill(ids, every)
+        return super().prefill(ids, all_positions)
 
-    def evaluate(self, ids, every=False):
+    def evaluate(self, ids, all_positions=False):
         self.calls.append((len(self.cached) - getattr(self, "prompt_len", 0), list(ids)))
-        return super().evaluate(ids, every)
+        return super().evaluate(ids, all_positions)
 
 
 @PROPS

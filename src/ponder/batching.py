@@ -32,10 +32,10 @@ class Rows(Protocol):
     can_copy: bool  # whether ``copy`` can hand one row's cached prefix to another
 
     def forward(self, work: Sequence[tuple[int, Sequence[int]]],
-                every: Sequence[bool] | None = None) -> list[np.ndarray]:
+                all_positions: Sequence[bool] | None = None) -> list[np.ndarray]:
         """Evaluate each (row, ids) after what the row's cache holds, in one pass; the logits after each row's last id.
 
-        Where ``every[k]`` is true, work item k gets the logits after each of its ids (one row per id).
+        Where ``all_positions[k]`` is true, work item k gets the logits after each of its ids (one row per id).
         """
         ...
 
@@ -69,9 +69,9 @@ class SerialRows:
         self.backend = backend
         self.fresh = True
 
-    def forward(self, work, every=None):
+    def forward(self, work, all_positions=None):
         (row, ids), = work
-        all_rows = bool(every and every[0])
+        all_rows = bool(all_positions and all_positions[0])
         logits = self.backend.prefill(ids, all_rows) if self.fresh else self.backend.evaluate(ids, all_rows)
         self.fresh = False
         return [logits]
@@ -149,8 +149,8 @@ class Batch:
             return
         evaluated = [r for r in self.running if r.leader is None]
         work = [(r.row, r.pending[0]) for r in evaluated]  # each pass: (ids, all_positions)
-        every = [r.pending[1] for r in evaluated]  # rows that want every position's logits
-        logits = self.rows.forward(work, every) if any(every) else self.rows.forward(work)
+        all_positions = [r.pending[1] for r in evaluated]  # rows that want every position's logits
+        logits = self.rows.forward(work, all_positions) if any(all_positions) else self.rows.forward(work)
         self.forward_passes += 1
         given = dict(zip(map(id, evaluated), logits))
         for run in self.running:

@@ -46,11 +46,11 @@ def drive(backend, steps: Steps, fresh: bool = False):
     new sequence (a prefill).
     """
     try:
-        ids, every = next(steps)
-        logits = backend.prefill(ids, every) if fresh else backend.evaluate(ids, every)
+        ids, all_positions = next(steps)
+        logits = backend.prefill(ids, all_positions) if fresh else backend.evaluate(ids, all_positions)
         while True:
-            ids, every = steps.send(logits)
-            logits = backend.evaluate(ids, every)
+            ids, all_positions = steps.send(logits)
+            logits = backend.evaluate(ids, all_positions)
     except StopIteration as done:
         return done.value
 
@@ -167,7 +167,7 @@ class Decoder:
         trace.probes.append(ProbeAnswer(at, self.backend.detokenize(written).strip(), len(forced) + len(written)))
 
     def write_answer(self, logits: np.ndarray, limit: int) -> Steps:
-        """A probe's greedy answer up to ``limit`` tokens, a newline or EOS (neither written); the last not evaluated."""
+        """A probe's greedy answer up to ``limit`` tokens, a newline or EOS (neither written), the last unevaluated."""
         written: list[int] = []
         while True:
             token = int(np.argmax(logits))

@@ -24,9 +24,9 @@ class Backend(Protocol):
     @property
     def eos_ids(self) -> frozenset[int]: ...
     def chat_prompt(self, messages: list[dict], **options) -> str | None: ...  # None without a template
-    # the logits after the last id; with every=True after each id, one row per id (for log probabilities)
-    def prefill(self, ids: Sequence[int], every: bool = False) -> np.ndarray: ...
-    def evaluate(self, ids: Sequence[int], every: bool = False) -> np.ndarray: ...
+    # the logits after the last id; with all_positions=True after each id, one row per id (for log probabilities)
+    def prefill(self, ids: Sequence[int], all_positions: bool = False) -> np.ndarray: ...
+    def evaluate(self, ids: Sequence[int], all_positions: bool = False) -> np.ndarray: ...
     def truncate(self, n_keep: int) -> None: ...
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]: ...
     def token_bytes(self, token: int) -> bytes | None: ...  # None for a token holding part of a character
@@ -54,19 +54,19 @@ class CachedSequence:
         self.forward_calls = 0
         self.evaluated_tokens = 0
 
-    def prefill(self, ids: Sequence[int], every: bool = False) -> np.ndarray:
+    def prefill(self, ids: Sequence[int], all_positions: bool = False) -> np.ndarray:
         """Start a sequence and evaluate its prompt in one pass (after the reused prefix, if any)."""
         ids = list(ids)
         if not ids:
             raise ValueError("cannot prefill an empty prompt")
-        reuse = self.reuse_prefix and not every  # every position's logits: the whole prompt goes through
+        reuse = self.reuse_prefix and not all_positions  # every position's logits: the whole prompt goes through
         keep = min(common_prefix(self.cached, ids), len(ids) - 1) if reuse else 0
         self.truncate(keep)
-        return self.evaluate(ids[keep:], every)
+        return self.evaluate(ids[keep:], all_positions)
 
-    def evaluate(self, ids: Sequence[int], every: bool = False) -> np.ndarray:
+    def evaluate(self, ids: Sequence[int], all_positions: bool = False) -> np.ndarray:
         ids = list(ids)
-        logits = self._forward(ids, every=True) if every else self._forward(ids)
+        logits = self._forward(ids, all_positions=True) if all_positions else self._forward(ids)
         self.cached.extend(ids)
         self.forward_calls += 1
         self.evaluated_tokens += len(ids)
@@ -85,7 +85,7 @@ class CachedSequence:
     def open_rows(self, capacity: int):
         return None  # decodes one row at a time
 
-    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:  # pragma: no cover
+    def _forward(self, ids: list[int], all_positions: bool = False) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
     def _drop(self, n_keep: int) -> None:  # pragma: no cover

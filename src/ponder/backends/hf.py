@@ -97,7 +97,7 @@ class TransformersBackend(CachedSequence):
 
     # the KV cache
 
-    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
+    def _forward(self, ids: list[int], all_positions: bool = False) -> np.ndarray:
         from transformers import DynamicCache
 
         if self._cache is None or not self.cached:
@@ -105,9 +105,9 @@ class TransformersBackend(CachedSequence):
         self.use_threads(len(ids))
         with self.torch.inference_mode():
             out = self.model(input_ids=self.torch.tensor([ids], device=self.device), past_key_values=self._cache,
-                             use_cache=True, logits_to_keep=0 if every else 1)  # 0: every position
+                             use_cache=True, logits_to_keep=0 if all_positions else 1)  # 0: every position
         self._cache = out.past_key_values
-        logits = out.logits[0] if every else out.logits[0, -1]
+        logits = out.logits[0] if all_positions else out.logits[0, -1]
         return logits.float().cpu().numpy()  # the pass's one copy to the host
 
     def _drop(self, n_keep: int) -> None:

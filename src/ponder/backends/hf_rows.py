@@ -254,16 +254,16 @@ class StripRows:
         self.unmasked = self.torch.ones((1, 1, 1, 1), dtype=self.torch.bool, device=backend.device)
         self.head = self.model.get_output_embeddings().weight.device  # the last layers' (a model spread over GPUs)
 
-    def forward(self, work, every=None) -> list:
-        """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
+    def forward(self, work, all_positions=None) -> list:
+        """The logits after each row's last id; for the rows ``all_positions`` flags, after each of its ids."""
         torch = self.torch
         kept, spans, n = [], [], 0
         starts = list(self.lengths)
         for k, (row, new) in enumerate(work):
             n += len(new)
             self.lengths[row] += len(new)
-            wanted = range(n - len(new), n) if every and every[k] else range(n - 1, n)
-            spans.append(slice(len(kept), len(kept) + len(wanted)) if every and every[k] else len(kept))
+            wanted = range(n - len(new), n) if all_positions and all_positions[k] else range(n - 1, n)
+            spans.append(slice(len(kept), len(kept) + len(wanted)) if all_positions and all_positions[k] else len(kept))
             kept += wanted
         self.cache.layout = plan = layout(work, starts, kept, self.group, self.backend.device)
         self.backend.use_threads(n)

@@ -131,9 +131,9 @@ class LlamaCppBackend(CachedSequence):
 
     # the KV cache
 
-    def _forward(self, ids: list[int], every: bool = False) -> np.ndarray:
+    def _forward(self, ids: list[int], all_positions: bool = False) -> np.ndarray:
         self.llm.n_tokens = len(self.cached)
-        if every:
+        if all_positions:
             return self._forward_every(ids)
         self.llm.eval(ids)
         row = self._api.llama_get_logits_ith(self.llm._ctx.ctx, -1)
@@ -209,11 +209,11 @@ class SeqRows:
         self.lengths = [0] * capacity
         atexit.register(self.close)
 
-    def forward(self, work, every=None) -> list[np.ndarray]:
-        """The logits after each row's last id; for the rows ``every`` flags, after each of its ids."""
+    def forward(self, work, all_positions=None) -> list[np.ndarray]:
+        """The logits after each row's last id; for the rows ``all_positions`` flags, after each of its ids."""
         batch, spans, n = self.batch, [], 0
         for k, (row, ids) in enumerate(work):
-            wants_all = bool(every and every[k])
+            wants_all = bool(all_positions and all_positions[k])
             for j, token in enumerate(ids):
                 batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, self.lengths[row] + j, 1
                 batch.seq_id[n][0], batch.logits[n] = row, wants_all or j == len(ids) - 1

@@ -70,7 +70,7 @@ class Adaptive(PolicyBase):
         if view.ending is not None:
             return self._at_ending(view, proposed, limits)
         if settled(view.probes, self.agree) or self._at_cap(thinking):
-            return limits.cap(view, capped=self._at_cap(thinking))  # the cap, or an answer settled before it
+            return limits.close_thinking(view, capped=self._at_cap(thinking))  # the cap, or an answer settled before it
         if view.tail or thinking - last_probe_at(view.probes) < self.every:
             return proposed  # not due, or a half-written end marker decides in a token or two
         return self._probe(view)

@@ -71,10 +71,10 @@ class Budget(PolicyBase):
                 return proposed  # the model may end here
             return self.wait_instead(view)
         if not self._fits(view.thinking_tokens + 1):
-            return self.cap(view)
+            return self.close_thinking(view)
         if isinstance(proposed, Force) and not proposed.ends_thinking:
             if not self._fits(view.thinking_tokens - proposed.rewind + len(proposed.ids)):
-                return self.cap(view)
+                return self.close_thinking(view)
         return proposed
 
     def quiet_steps(self, view: View) -> int:
@@ -95,7 +95,7 @@ class Budget(PolicyBase):
             return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
         return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)
 
-    def cap(self, view: View, capped: bool = True) -> Force:
+    def close_thinking(self, view: View, capped: bool = True) -> Force:
         """The wrap-up at the cap, dropping a half-written end marker unless that falls below the minimum.
 
         ``capped=False``: the same close, made before the cap (adaptive thinking whose answer settled)."""
