@@ -66,12 +66,13 @@ def test_budgeted_requests_honour_min_and_max_exactly(runs):
 def test_requests_without_options_are_identical_to_vllm_without_the_plugin(runs):
     batch, steered, plain = runs
     # in the engine, at every step, the rows without options keep their logits bit for bit
-    untouched = steered["untouched"]
-    assert untouched["changed"] == 0 and untouched["rows"] > 100, untouched
+    untouched, written = steered["untouched"], [len(r["token_ids"]) for r in steered["results"][1::2]]
+    assert untouched["changed"] == 0 and untouched["rows"] >= sum(written), (untouched, written)  # a check a token
     # and across processes they write plain vLLM's tokens, up to a near tie that run-to-run noise decides
     for with_plugin, without in zip(steered["results"][1::2], plain["results"][1::2]):
         parted_on_a_tie(with_plugin, without)
-    assert sum(len(r["token_ids"]) for r in plain["results"][1::2]) > 100  # real text, not instant stops
+    # real text, not instant stops (how long SmolLM2's answers run depends on the CPU: 78 tokens on a Xeon with AMX)
+    assert min(len(r["token_ids"]) for r in plain["results"][1::2]) >= 4 and sum(written) >= 40
     # and without the plugin the options do nothing: no forced waits, no exact budget
     assert plain["results"][0]["token_ids"] != steered["results"][0]["token_ids"]
 
