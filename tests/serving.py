@@ -6,6 +6,7 @@ that asks for it; it is terminated at the end of the session.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -70,6 +71,18 @@ def stop(served: Served) -> None:
 
 
 # helpers for the tests
+
+def ask(server, method: str, path: str, headers: dict | None = None, body: str | None = None):
+    """(status, headers, text) of one request whose Host and Origin the test chooses."""
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        connection.close()
+
 
 def chat(server, thinking=None, max_tokens=48, question=QUESTION, **kw):
     extra = {"thinking": thinking} if thinking is not None else None

@@ -9,7 +9,6 @@ and valid bodies ask for 4 tokens and one choice, so that they are served, and q
 
 from __future__ import annotations
 
-import http.client
 import json
 from urllib.parse import urlsplit
 
@@ -21,7 +20,7 @@ from schemathesis import GenerationMode
 
 pytest.register_assert_rewrite("serving")
 
-from serving import start, stop  # noqa: E402
+from serving import ask, start, stop  # noqa: E402
 
 EXAMPLES = 25  # per operation and mode
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
@@ -102,17 +101,10 @@ FUZZ = settings(max_examples=40, deadline=None, database=None, suppress_health_c
 
 
 def call(server, method: str, path: str, body: dict | None = None, headers: dict | None = None):
-    """One request with exactly these headers (urllib would write its own Host)."""
-    url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
-    try:
-        data = None if body is None else json.dumps(body)
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        connection.request(method, path, body=data, headers=sent)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        connection.close()
+    """(status, JSON) of one request with exactly these headers (urllib would write its own Host)."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    status, _, text = ask(server, method, path, sent, None if body is None else json.dumps(body))
+    return status, json.loads(text or "null")
 
 
 @FUZZ

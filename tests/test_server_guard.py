@@ -3,7 +3,6 @@ origins ``--allow-origin`` names get CORS headers; checked over HTTP and in a re
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import json
 import subprocess
@@ -17,7 +16,7 @@ pytest.register_assert_rewrite("serving")
 pytest_plugins = ["serving"]
 
 from browser import chromium  # noqa: E402
-from serving import chat, free_port, start, stop  # noqa: E402
+from serving import ask, chat, free_port, start, stop  # noqa: E402
 
 SECRET = "my secret word is zebra-42"
 EVIL = "evil.example"
@@ -53,18 +52,6 @@ def served(pages):
     chat(server, question=SECRET, max_tokens=2)
     yield server
     stop(server)
-
-
-def ask(server, method: str, path: str, headers: dict | None = None, body: str | None = None):
-    """(status, headers, text) of one request whose Host and Origin the test chooses."""
-    host, port = server.url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{port}", **(headers or {})})
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
-    finally:
-        connection.close()
 
 
 def port_of(server) -> str:

@@ -262,8 +262,9 @@ class StripRows:
         for k, (row, new) in enumerate(work):
             n += len(new)
             self.lengths[row] += len(new)
-            wanted = range(n - len(new), n) if all_positions and all_positions[k] else range(n - 1, n)
-            spans.append(slice(len(kept), len(kept) + len(wanted)) if all_positions and all_positions[k] else len(kept))
+            whole = bool(all_positions and all_positions[k])  # the logits after each of the row's ids
+            wanted = range(n - len(new), n) if whole else range(n - 1, n)
+            spans.append(slice(len(kept), len(kept) + len(wanted)) if whole else len(kept))
             kept += wanted
         self.cache.layout = plan = layout(work, starts, kept, self.group, self.backend.device)
         self.backend.use_threads(n)
