@@ -78,6 +78,7 @@ def batched(requests: list[Request], moves: np.random.Generator, capacity: int =
     batch, slots, outputs = SteeredBatch(), [None] * capacity, [[] for _ in requests]
     state = [None] * len(requests)  # each request's steer and generator once it joined
     waiting, step = sorted(range(len(requests)), key=lambda i: requests[i].joins), 0
+    changed = False  # vLLM hands the batch's changes over only at a step that has some
     while waiting or any(s is not None for s in slots):
         while waiting and requests[waiting[0]].joins <= step and None in slots:
             i = waiting.pop(0)
@@ -85,13 +86,17 @@ def batched(requests: list[Request], moves: np.random.Generator, capacity: int =
             slot = slots.index(None)
             slots[slot] = i
             batch.put(slot, state[i][0], outputs[i])
+            changed = True
         if moves.random() < 0.3:
             a, b = (int(x) for x in moves.choice(capacity, 2, replace=False))
             if slots[a] is not None:
                 swap = slots[b] is not None
                 slots[a], slots[b] = slots[b], slots[a]
                 batch.move(a, b, swap=swap)
-        batch.changed()
+                changed = True
+        if changed:
+            batch.changed()
+            changed = False
         logits = torch.tensor(moves.normal(size=(capacity, WIDTH)), dtype=torch.float32)
         for slot, i in enumerate(slots):
             if i is not None:
@@ -104,11 +109,13 @@ def batched(requests: list[Request], moves: np.random.Generator, capacity: int =
             if token == EOS and (state[i][0] is None or state[i][0].trace.phase == ANSWER):
                 slots[slot] = None
                 batch.put(slot, None)
+                changed = True
                 continue
             outputs[i].append(token)
             if len(outputs[i]) >= requests[i].limit:
                 slots[slot] = None
                 batch.put(slot, None)
+                changed = True
         step += 1
     return outputs
 

@@ -121,20 +121,22 @@ class SteeredBatch:
         if not len(active):
             return logits
         plan = self.plan()
-        lengths = np.fromiter(map(len, self.active_outputs), np.int64, len(active))
-        looks = lengths >= plan.due
+        lengths = plan.lengths(self.active_outputs)
+        looks = None if lengths is None else lengths >= plan.due
         may_end = None
         if len(plan.greedy_at):
             flags = greedy_may_end(logits, plan.greedy_slots, plan.greedy_ends)
             if flags.any():
                 may_end = np.zeros(len(active), bool)
                 may_end[plan.greedy_at[flags]] = True
-                looks |= may_end
+                looks = may_end.copy() if looks is None else looks | may_end
         bans: list[tuple[np.ndarray, np.ndarray]] = []
-        if len(plan.sampling_at):
+        if len(plan.sampling_at):  # then the lengths and looks were read (the draws are by position)
             quiet = plan.sampling_at[~looks[plan.sampling_at]]
             if len(quiet):
                 looks[quiet[self._draws_may_end(logits, active[quiet], lengths[quiet], bans)]] = True
+        if looks is None:
+            return logits
         forced: list[tuple[int, int]] = []
         for k in np.flatnonzero(looks).tolist():
             slot = int(active[k])
@@ -184,6 +186,22 @@ class Plan:
         self.greedy_slots = active[self.greedy_at]
         width = int(batch.counts[self.greedy_slots].max()) if len(self.greedy_slots) else 1
         self.greedy_ends = batch.ends[self.greedy_slots, :width]
+        self.idle = 0  # steps to come at which no row can have reached its due
+
+    def lengths(self, outputs: list) -> np.ndarray | None:
+        """The active rows' output lengths, or None at a step where none can have reached its due position
+        (with sampling rows, whose draws are by position, always read).
+
+        vLLM adds at most one token to a row per step (ponder refuses speculative decoding; a row in
+        its prefill adds none), so a row ``k`` tokens short of its due needs ``k`` steps: the lengths are
+        read again only then.
+        """
+        if self.idle and not len(self.sampling_at):
+            self.idle -= 1
+            return None
+        lengths = np.fromiter(map(len, outputs), np.int64, len(outputs))
+        self.idle = max(0, int((self.due - lengths).min()) - 1)
+        return lengths
 
 
 def on_host(logits: torch.Tensor) -> np.ndarray | None:
