@@ -27,6 +27,7 @@ class TransformersBackend(CachedSequence):
         self.tokenizer, self.model = load(path, placement or Placement(), torch)
         self.device = self.model.get_input_embeddings().weight.device  # where a pass's ids go
         self.model.eval()
+        self.warned_window = False
         self.batch_rows = 16 if self.device.type == "cpu" else 64  # rows per forward pass when batching, by default
         tiny = sum(p.numel() for p in self.model.parameters()) < 20_000_000
         if tiny:
@@ -126,8 +127,10 @@ class TransformersBackend(CachedSequence):
 
         window = sliding_window(self.model.config)
         if window is not None:
-            logger.warning("ponder: %s has layers that attend within a sliding window of %d tokens, which batched "
-                           "rows do not honour: it decodes one row at a time", self.path, window)
+            if not self.warned_window:  # once per model, not at every batch a server opens
+                logger.warning("ponder: %s has layers that attend within a sliding window of %d tokens, which "
+                               "batched rows do not honour: it decodes one row at a time", self.path, window)
+                self.warned_window = True
             return None
         return StripRows(self, capacity) if use_row_attention(self.model) else None
 
