@@ -20,6 +20,8 @@ from ponder.cli import main
 from ponder.server.anthropic_schemas import MessagesRequest
 from ponder.server.schemas import ChatRequest, CompletionRequest, ThinkingOptions
 from ponder.server.thinking import ThinkingAsk, resolve
+from ponder.vllm.extra_args import request_thinking, stopping_text
+import qwen3_tiny
 
 pytest_plugins = ["serving"]
 
@@ -184,3 +186,24 @@ def test_a_policys_setting_without_the_policy_is_refused(capsys, args, main_flag
     assert main(["generate", "Hi", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and args[0] in err and f"add {main_flag}," in err
+
+
+@pytest.mark.parametrize("extra", [{"min_think": 20, "wait": "Wait</think>"}, {"prefix": "<think>"},
+                                   {"min_think": 20, "wait": ["Hmm", "<|im_start|>user"]}])
+def test_the_vllm_plugin_refuses_a_text_that_spells_a_thinking_marker(extra):
+    """Checked without a tokenizer, as vLLM validates a request's options."""
+    with pytest.raises(PonderError, match="spells the thinking marker .* which a policy may not force"):
+        request_thinking(extra)
+
+
+def test_the_vllm_plugin_finds_a_text_that_would_stop_the_request():
+    """Where the request meets the tokenizer: a wait of the end-of-sequence token would end it, so it runs
+    unsteered (vLLM offers a logits processor no way to refuse a request once it joined)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(qwen3_tiny.folder())
+    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    stops = frozenset({tokenizer.convert_tokens_to_ids("<|im_end|>")})
+    waits = request_thinking({"min_think": 20, "wait": ["Hmm", "ok<|im_end|>"]})[0]
+    assert stopping_text(waits, encode, stops) == ("wait", "ok<|im_end|>")
+    assert stopping_text(request_thinking({"min_think": 20, "wait": "Hmm"})[0], encode, stops) is None

@@ -41,6 +41,7 @@ INVALID = [
     {"extra_args": {"max_think": "ten"}},
     {"extra_args": {"filler": 4, "filler_where": "middle"}},
     {"extra_args": {"think_format": "xml"}},
+    {"extra_args": {"min_think": 20, "wait": "Wait</think>"}},
 ]
 
 
@@ -87,6 +88,7 @@ def test_bad_settings_are_rejected_before_the_engine(runs):
     assert "max_think must be a whole number" in messages[2]
     assert "filler where must be one of" in messages[3]
     assert "unknown think_format 'xml'" in messages[4]
+    assert "wait 'Wait</think>' spells the thinking marker '</think>'" in messages[5]
 
 
 def completion(client, question, xargs, **kw):

@@ -25,4 +25,25 @@ def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
     if options.get("adaptive") or any(name.startswith("adaptive_") for name in options):
         raise PonderError("adaptive thinking probes the answer and cuts it back out of the KV cache, which a "
                           "logits processor cannot do: run it on ponder's own loop (ponder serve), or set max_think")
-    return policies_for(thinking_from_options(options)), fmt
+    policy = policies_for(thinking_from_options(options))
+    check_marker_texts(policy)
+    return policy, fmt
+
+
+MARKERS = sorted({m.strip() for f in FORMATS.values() for m in (f.start, f.end)})  # </think>, <think>, <|im_start|>
+
+
+def check_marker_texts(policy: Chain) -> None:
+    """Refuse a forced text that spells a thinking marker: in the engine it would close or open the thinking
+    where the policy means to go on. Checked by the text, before the request meets the tokenizer (vLLM
+    validates a request's options without it); its end-of-sequence tokens are checked when it joins a batch."""
+    for option, text in policy.texts():
+        marker = next((m for m in MARKERS if m in text), None)
+        if marker is not None:
+            raise PonderError(f"{option} {text!r} spells the thinking marker {marker!r}, which a policy may not "
+                              "force: choose a text without it")
+
+
+def stopping_text(policy: Chain, encode, stops: frozenset[int]) -> tuple[str, str] | None:
+    """The first forced text (its option and the text) that encodes to one of a request's stop tokens."""
+    return next(((option, text) for option, text in policy.texts() if stops & set(encode(text))), None)

@@ -28,7 +28,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 
 from ..errors import PonderError
 from ..formats import FORMATS
-from .extra_args import request_thinking
+from .extra_args import request_thinking, stopping_text
 from .batch import SteeredBatch
 from .steer import MarkerVocab, Steer, closes_thinking
 
@@ -100,6 +100,11 @@ class PonderLogitsProcessor(LogitsProcessor):
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
+        stopping = stopping_text(policy, self._encode, stops)
+        if stopping is not None:  # forced, it would end the request where the policy means to go on
+            logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
+                         "(choose a text without it)", *stopping)
+            return None
         steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
         if closes_thinking(prompt, vocab.end_id, self.tokenizer.decode):
             steer.trace.close_thinking(0, capped=False)  # the template closed the thought: all answer
