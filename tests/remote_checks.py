@@ -37,6 +37,8 @@ def check_budgets(url: str) -> None:
         assert result.answer.startswith("answer\nFinal Answer:"), result.answer  # s1's wrap-up was forced
     exact = remote(url, Budget(min_tokens=16, max_tokens=16))
     assert exact.usage.thinking_tokens == 16
+    spent = remote(url, Budget(min_tokens=64, max_waits=1))  # the budget's own rule: once its waits are spent,
+    assert spent.waits == 1, spent.injections  # the model may end below the minimum
 
 
 def check_shaping(url: str) -> None:

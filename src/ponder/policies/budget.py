@@ -67,8 +67,8 @@ class Budget(PolicyBase):
             return proposed
         ending = view.ending
         if ending is not None:
-            if view.thinking_tokens >= self.min_tokens or not self._waits_left(view):
-                return proposed  # the model may end here
+            if self.may_end(view.thinking_tokens, view.count("wait")):
+                return proposed
             return self.wait_instead(view)
         if not self._fits(view.thinking_tokens + 1):
             return self.close_thinking(view)
@@ -109,8 +109,15 @@ class Budget(PolicyBase):
         """Whether a thinking phase of this many tokens stays within the cap."""
         return self.max_tokens is None or thinking_tokens <= self.max_tokens
 
-    def _waits_left(self, view: View) -> bool:
-        return self.max_waits is None or view.count("wait") < self.max_waits
+    # the rules, by the counts alone: the local loop and the s1 loop over an endpoint both apply them
+
+    def may_end(self, thinking_tokens: int, waits: int) -> bool:
+        """Whether the model may end its thinking here: the minimum is met, or the waits are spent."""
+        return thinking_tokens >= self.min_tokens or (self.max_waits is not None and waits >= self.max_waits)
+
+    def wait_text(self, waits: int) -> str:
+        """The wait string injected after ``waits`` of them, in turn."""
+        return self.wait[waits % len(self.wait)]
 
     def _next_wait(self, view: View) -> tuple[int, ...]:
-        return view.vocab.encode(self.wait[view.count("wait") % len(self.wait)])
+        return view.vocab.encode(self.wait_text(view.count("wait")))

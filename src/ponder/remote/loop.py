@@ -127,10 +127,9 @@ class RemoteGeneration:
                 if not done.tokens:
                     return None  # a server that writes nothing yet reports the length reached: stop, not spin
                 continue
-            if self.counts["thinking"] >= budget.min_tokens or (budget.max_waits is not None
-                                                                 and waits >= budget.max_waits):
+            if budget.may_end(self.counts["thinking"], waits):
                 return done.ended
-            wait = budget.wait[waits % len(budget.wait)]
+            wait = budget.wait_text(waits)
             room = cap - self.counts["thinking"]
             if self.client.count(wait) > room:
                 wait = wait[:room]  # no tokenizer spells a character in less than one token... nearly: recounted
