@@ -30,7 +30,7 @@ import statistics
 import time
 
 import ponder
-from ponder.markers import ModelVocab
+from ponder.markers import model_vocab
 
 N = 256  # tokens per run in figure 1
 ROUNDS_1 = 5  # A/B pairs in figure 1
@@ -188,7 +188,7 @@ def s1_once(backend, vocab, prompt_ids, reuse: bool, plan=None):
 def figure2(backend) -> dict:
     text = passage(backend, CONTEXT) + "\n\n" + QUESTION
     prompt_ids = backend.prompt_ids(ponder.build_prompt(backend, text, FMT))
-    vocab = ModelVocab(backend, FMT)
+    vocab = model_vocab(backend, FMT)
     plan = {}  # the calls of the first s1-with-cache run, replayed without the cache (see s1_loop)
     runs = {"controlled": lambda: controlled_long(backend, text) + (None,),
             "s1_cache": lambda: s1_once(backend, vocab, prompt_ids, True),

@@ -103,11 +103,12 @@ def check_alone(rows: int, steps: int = 200, fresh: bool = False) -> float:
     from ponder import Budget
     from ponder.policies import chain
     from ponder.vllm.batch import SteeredBatch
-    from ponder.vllm.steer import MarkerVocab, Steer
+    from ponder.policies import Vocab
+    from ponder.vllm.steer import Steer
 
     width, end, eos = 151936, 151668, 151645  # the tiny Qwen3's vocabulary, </think> and EOS
     encode = lambda text: tuple(range(10, 10 + len(text)))  # noqa: E731 - never called: the budget never acts
-    vocab = MarkerVocab(encode, end, encode("\nFinal Answer:"), frozenset({eos}))
+    vocab = Vocab(encode, (end,), encode("\nFinal Answer:"), frozenset({eos}), native_end=end)
     batch, outputs = SteeredBatch(), [[] for _ in range(rows)]
     for slot, output in enumerate(outputs):
         batch.put(slot, Steer(chain([Budget(max_tokens=4096)]), vocab, temperature=0.0, seed=None), output)

@@ -15,7 +15,7 @@ from ponder import Adaptive, Budget, EntropyPause, Filler, Pause, PonderError, P
 from ponder.api import prepare
 from ponder.decoding import drive
 from ponder.formats import get_format
-from ponder.markers import ModelVocab
+from ponder.markers import model_vocab
 from ponder.policies import Continue, Force, Part, Probe, ProbeAnswer, View
 from ponder.policies.base import LIMITING, PolicyBase, force
 from ponder.policies.adaptive import settled
@@ -202,7 +202,7 @@ def test_batched_probes_give_what_one_at_a_time_gives(seed, native, size, batch)
 
 # the policy alone, on views
 
-VOCAB = ModelVocab(SyntheticBackend(), get_format("think"))
+VOCAB = model_vocab(SyntheticBackend(), get_format("think"))
 
 
 def view(thinking, probes=(), ending=None, tail=0):

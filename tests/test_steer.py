@@ -8,14 +8,17 @@ which rewinds instead. Sampling must keep the budget too.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ponder
 from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
 from ponder.policies import ANSWER, chain
+from ponder.errors import PonderError
+from ponder.policies import Vocab
 from ponder.sampling import log_softmax
-from ponder.vllm.steer import UNSHAPED, MarkerVocab, NumpyRow, Steer, Step, closes_thinking
+from ponder.vllm.steer import UNSHAPED, NumpyRow, Steer, Step, closes_thinking
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -31,7 +34,7 @@ def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=(), e
     (``shaping``); ``every_step`` asks them at every step instead.
     """
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
-    vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
+    vocab = Vocab(encode, (NATIVE_END,), encode("\nFinal Answer:"), frozenset({EOS}), native_end=NATIVE_END)
     steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed)
     shape = every_step_shaping if every_step else shaping
     rng = np.random.default_rng(seed + 1)
@@ -152,7 +155,7 @@ def test_an_engine_token_off_a_planned_end_opens_the_thinking_again():
     """The engine emits another token where the wrap-up was planned: the thinking goes on, uncapped."""
     model = SyntheticBackend(seed=1, native=True)
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
-    vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
+    vocab = Vocab(encode, (NATIVE_END,), encode("\nFinal Answer:"), frozenset({EOS}), native_end=NATIVE_END)
     steer = Steer(chain([Budget(max_tokens=2)]), vocab)
     logits = np.zeros(21)
     logits[1] = 5.0  # "a" is always the best token
@@ -176,3 +179,14 @@ def test_a_prompt_that_closes_its_thought_is_all_answer():
     assert not closes_thinking(model.tokenize("ab\n</think>a"), NATIVE_END, decode)
     assert not closes_thinking(model.tokenize("ab\n"), NATIVE_END, decode) and not closes_thinking(None, 20, decode)
     assert not closes_thinking(closed + model.tokenize("a b a b"), NATIVE_END, decode)  # closed long before the end
+
+
+def test_a_vocabulary_is_checked_when_made_and_the_steer_needs_a_one_token_marker():
+    encode = lambda text: tuple(SyntheticBackend().tokenize(text))  # noqa: E731
+    with pytest.raises(PonderError, match="end-of-thinking marker"):
+        Vocab(encode, (), (), frozenset({EOS}))
+    with pytest.raises(PonderError, match="only token"):
+        Vocab(encode, (NATIVE_END, 5), (), frozenset({EOS}), native_end=NATIVE_END)
+    spelled = Vocab(encode, encode("</think>"), (), frozenset({EOS}))  # a text marker: no native token
+    with pytest.raises(PonderError, match="as one token"):
+        Steer(chain([Budget(max_tokens=8)]), spelled)

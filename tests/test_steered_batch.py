@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from ponder.policies import ANSWER, chain
 from ponder.vllm.batch import FORCED, SteeredBatch, greedy_may_end
-from ponder.vllm.steer import MarkerVocab, NumpyRow, Steer
+from ponder.policies import Vocab
+from ponder.vllm.steer import NumpyRow, Steer
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 from test_steer import PROMPT, PROPS, native_models, policy_sets
 
@@ -26,7 +27,7 @@ def steer_for(model, policies, temperature, seed) -> Steer | None:
     if policies is None:
         return None
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
-    vocab = MarkerVocab(encode, NATIVE_END, encode("\nFinal Answer:"), frozenset({EOS}))
+    vocab = Vocab(encode, (NATIVE_END,), encode("\nFinal Answer:"), frozenset({EOS}), native_end=NATIVE_END)
     return Steer(chain(policies), vocab, temperature=temperature, seed=seed)
 
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
-from .markers import EndDetector, ModelVocab, StopStrings, check_texts
-from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer
+from .markers import EndDetector, StopStrings, check_texts
+from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer, Vocab
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
@@ -60,7 +60,7 @@ class Decoder:
     """One generation's state. ``run`` drives it to the end and returns the trace."""
 
     backend: Backend
-    vocab: ModelVocab
+    vocab: Vocab
     policy: Chain
     sampling: Sampling
     limit: int
@@ -86,7 +86,7 @@ class Decoder:
         self.passes = 0  # forward passes (and probes) after the prefill: a step without one makes no progress
         if not self.think:
             self.trace.close_thinking(0, capped=False)
-        check_texts(self.policy, self.vocab, self.backend.special_id(self.vocab.format.start))
+        check_texts(self.policy, self.vocab, self.backend.detokenize)
 
     def run(self, prompt_ids: Sequence[int]) -> Trace:
         """The whole generation on the backend alone: its prefill, then one forward pass per request."""
@@ -237,6 +237,10 @@ class Decoder:
         if self.scores is not None and self.logits is not None and position < len(self.trace.ids) \
                 and not self.scores.has(position):
             self.scores.set(position, self.logits, self.trace.ids[position])
+
+    def cached_ids(self) -> list[int]:
+        """The tokens the generation's KV cache holds: its prompt and the completion evaluated so far."""
+        return [*self.prompt_ids, *self.trace.ids[:self.n_eval]]
 
     def rewind(self, n: int) -> None:
         self.trace.pop(n)

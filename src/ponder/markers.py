@@ -7,33 +7,20 @@ from functools import lru_cache
 from .backends.base import Backend
 from .errors import PonderError
 from .formats import ThinkFormat
-from .policies import Chain, Ending
+from .policies import Chain, Ending, Vocab
 from .trace import Trace
 
 
-class ModelVocab:
-    """The policies' view of a model's vocabulary under a think format."""
-
-    def __init__(self, backend: Backend, fmt: ThinkFormat) -> None:
-        self.backend = backend
-        self.format = fmt
-        self.native_end = backend.special_id(fmt.end)
-        self.end_ids = tuple(backend.tokenize(fmt.end))
-        self.lead_ids = tuple(backend.tokenize(fmt.answer_lead))
-        self.eos_ids = backend.eos_ids
-        self.encode = lru_cache(maxsize=256)(self._encode)
-
-    def _encode(self, text: str) -> tuple[int, ...]:
-        return tuple(self.backend.tokenize(text))
-
-
-def model_vocab(backend: Backend, fmt: ThinkFormat) -> ModelVocab:
+def model_vocab(backend: Backend, fmt: ThinkFormat) -> Vocab:
     """The backend's vocabulary under ``fmt``, made once for all its generations (a batch makes many).
 
     Kept on the backend (``Backend.vocabs``), so it lives as long as the backend does.
     """
     if fmt not in backend.vocabs:
-        backend.vocabs[fmt] = ModelVocab(backend, fmt)
+        encode = lru_cache(maxsize=256)(lambda text: tuple(backend.tokenize(text)))
+        backend.vocabs[fmt] = Vocab(encode, tuple(backend.tokenize(fmt.end)), encode(fmt.answer_lead),
+                                    backend.eos_ids, native_end=backend.special_id(fmt.end),
+                                    start_id=backend.special_id(fmt.start), end_text=fmt.end)
     return backend.vocabs[fmt]
 
 
@@ -46,10 +33,10 @@ class EndDetector:
     tokens of the text before it in them (``Ending.kept``).
     """
 
-    def __init__(self, backend: Backend, vocab: ModelVocab) -> None:
+    def __init__(self, backend: Backend, vocab: Vocab) -> None:
         self.detokenize = backend.detokenize
         self.encode = vocab.encode
-        self.end = vocab.format.end
+        self.end = vocab.end_text
         self.native = vocab.native_end
         self.eos = vocab.eos_ids
         self.window = len(vocab.end_ids) + 2
@@ -122,7 +109,7 @@ class StopStrings:
         return self.detokenize(trace.ids[max(trace.answer_start or 0, end - self.window):end])
 
 
-def check_texts(policy: Chain, vocab: ModelVocab, start_id: int | None = None) -> None:
+def check_texts(policy: Chain, vocab: Vocab, detokenize) -> None:
     """Refuse a policy text that holds an ending or a marker token once encoded (say a wait of "<|im_end|>"):
     forced, it would end the generation or the thinking where the policy means to go on, or undo itself and
     come back at every step. Checked here, where the texts first meet the model's vocabulary."""
@@ -130,15 +117,15 @@ def check_texts(policy: Chain, vocab: ModelVocab, start_id: int | None = None) -
     singles = {i: "the end-of-sequence token" for i in vocab.eos_ids}
     if vocab.native_end is not None:
         singles[vocab.native_end] = "the end-of-thinking marker"
-    if start_id is not None:
-        singles[start_id] = "the start-of-thinking marker"
+    if vocab.start_id is not None:
+        singles[vocab.start_id] = "the start-of-thinking marker"
     for option, text in policy.texts():
         ids = vocab.encode(text)
         bad = next((i for i in ids if i in singles), None)
         if bad is not None:
             raise PonderError(f"{option} {text!r} encodes to {singles[bad]} "
-                              f"{vocab.backend.detokenize([bad])!r} (id {bad}), which a policy may not force: "
+                              f"{detokenize([bad])!r} (id {bad}), which a policy may not force: "
                               "choose a text without it")
         if marker and any(tuple(ids[k:k + len(marker)]) == marker for k in range(len(ids))):
-            raise PonderError(f"{option} {text!r} spells the end-of-thinking marker {vocab.format.end!r}, "
+            raise PonderError(f"{option} {text!r} spells the end-of-thinking marker {vocab.end_text!r}, "
                               "which a policy may not force: choose a text without it")

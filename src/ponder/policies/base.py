@@ -12,7 +12,7 @@ one it was given or its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, Sequence
+from typing import Callable, ClassVar, Protocol, Sequence
 
 from ..errors import PonderError
 
@@ -91,19 +91,29 @@ def force(*parts: Part, rewind: int = 0, capped: bool = False) -> Force:
     return Force(tuple(p for p in parts if p.ids), rewind, capped)
 
 
-class Vocab(Protocol):
-    """What a policy may ask of the model's vocabulary."""
+@dataclass(frozen=True)
+class Vocab:
+    """A model's vocabulary under one think format, as the policies and the loops that run them see it.
 
-    def encode(self, text: str) -> tuple[int, ...]: ...
+    ``end_ids`` spell the end-of-thinking marker: one token where the model has it as a special token
+    (``native_end``), else the tokens of its text (``end_text``). ``start_id`` is the start marker's token,
+    where it has one.
+    """
 
-    @property
-    def end_ids(self) -> tuple[int, ...]: ...  # the end-of-thinking marker
+    encode: Callable[[str], tuple[int, ...]]
+    end_ids: tuple[int, ...]
+    lead_ids: tuple[int, ...]  # the format's answer lead
+    eos_ids: frozenset[int]
+    native_end: int | None = None
+    start_id: int | None = None
+    end_text: str = "</think>"
 
-    @property
-    def lead_ids(self) -> tuple[int, ...]: ...  # the format's answer lead
-
-    @property
-    def eos_ids(self) -> frozenset[int]: ...
+    def __post_init__(self) -> None:
+        if not self.end_ids:
+            raise PonderError("a vocabulary needs the tokens of its end-of-thinking marker")
+        if self.native_end is not None and self.end_ids != (self.native_end,):
+            raise PonderError(f"the native end marker {self.native_end} must be the marker's only token, "
+                              f"not {self.end_ids}")
 
 
 @dataclass(frozen=True)

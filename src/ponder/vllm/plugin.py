@@ -18,6 +18,7 @@ must end with the opened thinking; one whose template closed the thought
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 
@@ -28,9 +29,10 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 
 from ..errors import PonderError
 from ..formats import FORMATS
+from ..policies import Vocab
 from .extra_args import request_thinking, stopping_text
 from .batch import SteeredBatch
-from .steer import MarkerVocab, Steer, closes_thinking
+from .steer import Steer, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
 
@@ -60,13 +62,13 @@ class PonderLogitsProcessor(LogitsProcessor):
         # tensor-parallel rank, calling it in the same order, decides alike.
         self.rng = np.random.default_rng(vllm_config.model_config.seed or 0)
 
-    def _vocab(self, fmt) -> MarkerVocab | None:
+    def _vocab(self, fmt) -> Vocab | None:
         ids = self.tokenizer.encode(fmt.end, add_special_tokens=False)
         if len(ids) != 1:
             return None
         eos = self.tokenizer.eos_token_id
-        return MarkerVocab(self._encode, ids[0], self._encode(fmt.answer_lead),
-                           frozenset(() if eos is None else (eos,)))
+        eos_ids = frozenset(() if eos is None else (eos,))
+        return Vocab(self._encode, (ids[0],), self._encode(fmt.answer_lead), eos_ids, native_end=ids[0], end_text=fmt.end)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one processor per engine, kept for its lifetime
     def _encode(self, text: str) -> tuple[int, ...]:
@@ -99,14 +101,14 @@ class PonderLogitsProcessor(LogitsProcessor):
                          "the request runs unsteered", fmt)
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
-        vocab = MarkerVocab(vocab.encode, vocab.end_id, vocab.lead_ids, stops - {vocab.end_id})
+        vocab = dataclasses.replace(vocab, eos_ids=stops - {vocab.native_end})
         stopping = stopping_text(policy, self._encode, stops)
         if stopping is not None:  # forced, it would end the request where the policy means to go on
             logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
                          "(choose a text without it)", *stopping)
             return None
         steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
-        if closes_thinking(prompt, vocab.end_id, self.tokenizer.decode):
+        if closes_thinking(prompt, vocab.native_end, self.tokenizer.decode):
             steer.trace.close_thinking(0, capped=False)  # the template closed the thought: all answer
         return steer
 

@@ -25,7 +25,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..policies import THINKING, Ban, Chain, Ending, Force, View
+from ..errors import PonderError
+from ..policies import THINKING, Ban, Chain, Ending, Force, View, Vocab
 from ..trace import Trace
 from ..sampling import entropy_stats, log_softmax
 
@@ -39,20 +40,6 @@ class Row(Protocol):
     def chances(self, ids: Sequence[int], banned: frozenset[int], temperature: float) -> np.ndarray: ...
 
     def stats(self) -> tuple[float, float]: ...  # entropy and varentropy in bits
-
-
-@dataclass(frozen=True)
-class MarkerVocab:
-    """The policies' view of a vocabulary whose end-of-thinking marker is one token."""
-
-    encode: Callable[[str], tuple[int, ...]]
-    end_id: int
-    lead_ids: tuple[int, ...]
-    eos_ids: frozenset[int]
-
-    @property
-    def end_ids(self) -> tuple[int, ...]:
-        return (self.end_id,)
 
 
 @dataclass(frozen=True)
@@ -71,7 +58,7 @@ class Steer:
     """One request's trace and policies; ``next`` is called once per engine step."""
 
     policy: Chain
-    vocab: MarkerVocab
+    vocab: Vocab  # its end marker one token (``native_end``): a step sees one token ahead
     temperature: float = 0.0
     seed: int | None = None
     rng: np.random.Generator | None = None  # for an unseeded request: shared, so every replica draws alike
@@ -79,6 +66,9 @@ class Steer:
     emitted: int = 0  # tokens the engine has produced so far (the trace may run ahead of them)
 
     def __post_init__(self) -> None:
+        if self.vocab.native_end is None:
+            raise PonderError("steering inside an engine needs the end-of-thinking marker as one token")
+        self.end_id = self.vocab.native_end
         if self.rng is None or self.seed is not None:
             self.rng = np.random.default_rng(self.seed)
         self.decided_at: int | None = None  # the position of the last decision (it stands once emitted past)
@@ -112,7 +102,7 @@ class Steer:
 
     def _extend_sampled(self, tokens: Sequence[int]) -> None:
         """Sampled tokens; an end marker among them while thinking closes the thinking there."""
-        trace, end_id = self.trace, self.vocab.end_id
+        trace, end_id = self.trace, self.end_id
         if trace.phase == THINKING and end_id in tokens:
             at = list(tokens).index(end_id)
             trace.extend_sampled(tokens[: at + 1])
@@ -149,7 +139,7 @@ class Steer:
         """The tokens that, sampled now, would be an ending the policies must see first."""
         if self.trace.phase != THINKING:
             return ()
-        return (self.vocab.end_id, *sorted(self.vocab.eos_ids))
+        return (self.end_id, *sorted(self.vocab.eos_ids))
 
     def decide(self, row: Row) -> Step:
         trace = self.trace
@@ -160,7 +150,7 @@ class Steer:
         banned = action.ids if isinstance(action, Ban) else frozenset()
         if trace.phase != THINKING:
             return Step(ban=banned)
-        ends = tuple(t for t in (self.vocab.end_id, *sorted(self.vocab.eos_ids)) if t not in banned)
+        ends = tuple(t for t in (self.end_id, *sorted(self.vocab.eos_ids)) if t not in banned)
         token = self.ending_token(row, ends, banned)
         if token is None:
             return Step(ban=banned if self.greedy else banned | frozenset(ends))
