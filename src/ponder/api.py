@@ -139,7 +139,7 @@ def generate(
 
 def generate_many(requests: Iterable[Mapping], model: str | Backend | None = None, *, backend: str = "auto",
                   n_ctx: int = 4096, batch_size: int = 16, device: str = "auto", dtype: str = "auto",
-                  gpu_layers: int | None = None) -> Iterator[tuple[int, Result | Exception]]:
+                  gpu_layers: int | None = None, prefix_cache: bool = True) -> Iterator[tuple[int, Result | Exception]]:
     """Run many generations on one model, ``batch_size`` rows per forward pass; yield (index, result) as each ends.
 
     Each request is a mapping of ``generate``'s keyword arguments (``prompt`` and
@@ -147,6 +147,11 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
     its own policies. A request joins the batch as soon as a row is free, so the
     batch stays full. ``batch_size=1`` runs them one at a time, exactly as
     ``generate`` does. ``device``, ``dtype`` and ``gpu_layers`` as for ``generate``.
+
+    ``prefix_cache``: a row keeps its cache when its generation ends, and a later request whose prompt
+    starts the same evaluates only the rest (``usage.cached_tokens``). The rest goes through the model
+    in a pass of another shape, which can move the logits in their last bits; ``False`` for the exact
+    mode, where a request's tokens never depend on what ran before it.
 
     A request that fails yields its exception in place of the result (a
     ``PonderError`` for what its caller can fix, such as a prompt longer than the
@@ -157,12 +162,12 @@ def generate_many(requests: Iterable[Mapping], model: str | Backend | None = Non
         raise PonderError(f"batch_size must be >= 1, got {batch_size}")
     engine = engine_for(model, backend, n_ctx, dict(device=device, dtype=dtype, gpu_layers=gpu_layers))
     with exclusive(engine):
-        yield from run_many(engine, requests, batch_size)
+        yield from run_many(engine, requests, batch_size, prefix_cache)
 
 
-def run_many(engine: Backend, requests: Iterable[Mapping],
-             batch_size: int) -> Iterator[tuple[int, Result | Exception]]:
-    batch = Batch(rows_for(engine, batch_size))
+def run_many(engine: Backend, requests: Iterable[Mapping], batch_size: int,
+             prefix_cache: bool = False) -> Iterator[tuple[int, Result | Exception]]:
+    batch = Batch(rows_for(engine, batch_size), prefix_cache=prefix_cache)
     pending = iter(enumerate(requests))
     ended: deque = deque()
     try:

@@ -12,7 +12,6 @@ floating-point sums).
 
 from __future__ import annotations
 
-import heapq
 import logging
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
@@ -20,6 +19,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from .decoding import Decoder, Pass, Steps
+from .prefixes import RowPrefixes
 from .trace import Trace
 
 logger = logging.getLogger("ponder.batching")
@@ -115,16 +115,19 @@ class Batch:
 
     A generation whose prompt is the same as that of a row still waiting for its prefill (the
     ``n`` choices of one request) shares that prefill: it sits the pass out, then takes a copy
-    of the leader's cached prompt and its logits, where the rows can copy.
+    of the leader's cached prompt and its logits, where the rows can copy. With ``prefix_cache``
+    (batched rows only), a row keeps what its cache holds when its generation ends, and the next
+    generation whose prompt starts the same evaluates only the rest (``ponder.prefixes``).
     """
 
     rows: Rows
+    prefix_cache: bool = False
     running: list[Running] = field(default_factory=list)
     forward_passes: int = 0
-    idle: list[int] = field(init=False)  # a heap of the rows no generation holds
+    idle: RowPrefixes = field(init=False)  # the rows no generation holds, and what their caches keep
 
     def __post_init__(self) -> None:
-        self.idle = list(range(self.rows.capacity))
+        self.idle = RowPrefixes(self.rows.capacity, enabled=self.prefix_cache and self.rows.can_copy)
 
     @property
     def free(self) -> int:
@@ -133,14 +136,22 @@ class Batch:
     def add(self, decoder: Decoder, prompt_ids: Sequence[int],
             done: Callable[[Trace | None, BaseException | None], None]) -> None:
         """Join at the next round; ``done(trace, error)`` is called when the generation ends."""
-        row = heapq.heappop(self.idle)  # the lowest: a batch running dry keeps its rows together
-        decoder.cache = RowCache(self.rows, row)
         steps = decoder.steps(prompt_ids)
-        first, prompt = next(steps), tuple(prompt_ids)  # the prompt's pass
+        first, prompt = next(steps), tuple(prompt_ids)  # the prompt's pass (the cache is not touched yet)
         leader = None
         if self.rows.can_copy:  # rows that cannot copy a cache evaluate every prompt themselves
             leader = next((r for r in self.running if r.prompt == prompt and not r.prefilled
                            and r.leader is None and r.pending[1] == first[1]), None)
+        # a leader's follower is handed the whole prompt; every position's logits need the whole prompt evaluated
+        row, cached, source = self.idle.take(prompt, reuse=leader is None and not first[1])
+        if source is None:
+            self.rows.truncate(row, cached)
+        else:
+            self.rows.copy(source, row, cached)
+        decoder.cache = RowCache(self.rows, row)
+        if cached:
+            first = (first[0][cached:], False)
+            decoder.trace.cached_tokens = cached
         self.running.append(Running(decoder, steps, row, first, done, prompt, leader))
 
     def round(self) -> None:
@@ -176,10 +187,16 @@ class Batch:
         running, self.running = self.running, []
         for run in running:
             self._end(run, None, error)
+        for row in self.idle.clear():  # what the rows' caches hold is no longer sure
+            self.rows.release(row)
 
     def _end(self, run: Running, trace: Trace | None, error: BaseException | None) -> None:
-        self.rows.release(run.row)
-        heapq.heappush(self.idle, run.row)
+        kept = None if error is not None or not self.idle.enabled else run.decoder.cached_ids()
+        if kept:
+            self.rows.truncate(run.row, len(kept))
+        else:
+            self.rows.release(run.row)
+        self.idle.give_back(run.row, kept)
         try:
             run.done(trace, error)
         except Exception:  # the caller's bug: its row is free again, and the other rows go on

@@ -28,6 +28,7 @@ class Trace:
     finish_reason: str | None = None
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
+    cached_tokens: int = 0  # prompt tokens read from the prefix cache, not evaluated
 
     def push_sampled(self, token: int) -> None:
         self._push(token, self.phase, SAMPLED)

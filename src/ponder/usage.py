@@ -24,6 +24,7 @@ class Usage:
     answer_tokens: int
     answer_injected: int
     probe_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt's, read from the prefix cache instead of evaluated
 
     @property
     def thinking_sampled(self) -> int:
@@ -71,6 +72,7 @@ class Usage:
             answer_tokens=count(ANSWER),
             answer_injected=count(ANSWER, injected=True),
             probe_tokens=trace.probe_tokens,
+            cached_tokens=trace.cached_tokens,
         )
 
 
