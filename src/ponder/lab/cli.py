@@ -48,6 +48,9 @@ def register(sub) -> None:
                    help="with --endpoint: generations kept in flight on each server (default: 1)")
     p.add_argument("--batch-size", type=int, metavar="B", help="local model: generations per forward pass "
                    "(default: what suits the model; 1 is the exact, reproducible mode)")
+    p.add_argument("--no-prefix-cache", action="store_true",
+                   help="local model: evaluate every prompt whole (by default a row keeps its cache for the next "
+                        "prompt that starts the same, which can move logits in their last bits)")
     p.add_argument("--backend", default="auto", choices=CHOICES)
     add_placement_options(p)
     p.add_argument("--format", default=d.format, help="think format: think or s1")
@@ -131,7 +134,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     try:
         run_sweep(config, args.out, progress=not args.no_progress, concurrency=args.concurrency,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, prefix_cache=not args.no_prefix_cache)
     except KeyboardInterrupt:
         print(f"ponder: interrupted; the rows written so far are in {args.out}: run the same command to resume",
               file=sys.stderr)

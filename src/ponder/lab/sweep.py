@@ -222,14 +222,15 @@ def row_for(config: SweepConfig, job: tuple, result) -> dict:
 
 
 def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True, concurrency: int = 1,
-              batch_size: int | None = None) -> SweepFolder:
+              batch_size: int | None = None, prefix_cache: bool = True) -> SweepFolder:
     """Run what is missing in ``out``; returns the folder (rows written as they come).
 
     A local model decodes ``batch_size`` generations per forward pass (default:
     what suits the model; 1 is the exact, reproducible mode). Against an
     endpoint, ``concurrency`` generations are kept in flight so a batching
     server stays busy; when one fails for good, the ones in flight still finish
-    and are written, then the error is raised.
+    and are written, then the error is raised. ``prefix_cache``: a local model's rows keep their caches
+    for the next prompt that starts the same (``ponder.generate_many``).
     """
     from tqdm import tqdm
 
@@ -251,7 +252,7 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True
         total=total, initial=total - len(work), unit="gen", desc=f"sweep {config.task}", disable=not progress,
         dynamic_ncols=True,
     ) as bar:
-        for row in generations(config, target, work, concurrency, batch_size):
+        for row in generations(config, target, work, concurrency, batch_size, prefix_cache):
             rows.write(jsonl_line(row))
             rows.flush()
             folder.done.add(row_key(row))
@@ -260,14 +261,15 @@ def run_sweep(config: SweepConfig, out: str | os.PathLike, progress: bool = True
     return folder
 
 
-def generations(config: SweepConfig, target, work: list, concurrency: int, batch_size: int | None) -> Iterator[dict]:
+def generations(config: SweepConfig, target, work: list, concurrency: int, batch_size: int | None,
+                prefix_cache: bool = True) -> Iterator[dict]:
     """The rows of ``work``, as each generation ends: batched on a local model, spread over servers otherwise."""
     from ..api import generate_many
 
     if config.endpoint is None:
         requests = (request_for(config, *job) for job in work)
         size = batch_size or target.batch_rows
-        for index, result in generate_many(requests, model=target, batch_size=size):
+        for index, result in generate_many(requests, model=target, batch_size=size, prefix_cache=prefix_cache):
             yield row_for(config, work[index], result)
         return
     from .fleet import attempt, spread

@@ -73,9 +73,11 @@ def stop_of(result: Result) -> tuple[str, str | None]:
 
 
 def usage_of(outcome: Outcome) -> dict:
-    """Anthropic's usage: thinking is output; its details count the thinking with its delimiter, as Anthropic's do."""
+    """Anthropic's usage: thinking is output; its details count the thinking with its delimiter, as Anthropic's do.
+    As in Anthropic's, ``input_tokens`` are those evaluated, apart from those read from the cache."""
     u = outcome.results[0].usage
-    return {"input_tokens": outcome.prompt_tokens, "output_tokens": u.completion_tokens,
+    return {"input_tokens": outcome.prompt_tokens - u.cached_tokens, "cache_read_input_tokens": u.cached_tokens,
+            "cache_creation_input_tokens": 0, "output_tokens": u.completion_tokens,
             "output_tokens_details": {"thinking_tokens": u.thinking_tokens + u.marker_tokens,
                                       "probe_tokens": u.probe_tokens}}
 

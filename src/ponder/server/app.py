@@ -36,7 +36,7 @@ def create_app(settings: ServerSettings, backend=None) -> FastAPI:
     backend = backend or load_backend(settings.model, settings.backend, settings.n_ctx, settings.threads,
                                       settings.device, settings.dtype, settings.gpu_layers)
     rows = settings.batch_size or backend.batch_rows
-    server = Server(settings, backend, GenerationWorker(backend, settings.max_queue, rows), Metrics(),
+    server = Server(settings, backend, GenerationWorker(backend, settings.max_queue, rows, settings.prefix_cache), Metrics(),
                     Recent(settings.recent))
 
     @asynccontextmanager

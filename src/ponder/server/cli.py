@@ -44,6 +44,10 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, metavar="B",
                    help="generations decoded together, each request joining at the next step (default: what suits "
                         "the model; 1 runs requests one at a time, the exact, reproducible mode)")
+    p.add_argument("--no-prefix-cache", action="store_true",
+                   help="evaluate every prompt whole: a batched row keeps its cache when its request ends, and a "
+                        "request whose prompt starts the same (a chat's next turn) evaluates only the rest, "
+                        "which can move logits in their last bits")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model (default: the physical cores)")
     add_placement_options(p)
     p.add_argument("--efforts", metavar="FILE",
@@ -65,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         price_output=args.price_output, max_tokens=args.max_tokens, max_prompt_tokens=args.max_prompt_tokens,
         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue, max_n=args.max_n,
         batch_size=args.batch_size, threads=args.threads, device=args.device, dtype=args.dtype,
-        gpu_layers=args.gpu_layers,
+        gpu_layers=args.gpu_layers, prefix_cache=not args.no_prefix_cache,
         reasoning_fields=REASONING_FIELDS if args.reasoning_field == "both" else (args.reasoning_field,),
         efforts=args.efforts, allowed_hosts=names(args.allowed_hosts), allow_origins=names(args.allow_origin),
     )

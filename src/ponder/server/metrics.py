@@ -47,6 +47,8 @@ class Metrics:
         self.waits = 0
         self.capped = 0
         self.cancelled = 0  # requests whose client went away before the end
+        self.cache_hits = 0  # generations that started from a prefix kept in the cache
+        self.cached_tokens = 0  # prompt tokens they read from it instead of evaluating
         self.cost = 0.0
         self.queue_wait = Histogram(LATENCY_BUCKETS)
         self.thinking_tokens = Histogram(TOKEN_BUCKETS)
@@ -73,6 +75,8 @@ class Metrics:
                 self.waits += r.waits
                 self.capped += r.capped
                 self.thinking_tokens.observe(u.thinking_tokens)
+                self.cache_hits += u.cached_tokens > 0
+                self.cached_tokens += u.cached_tokens
 
     def client_gone(self) -> None:
         with self.lock:
@@ -113,6 +117,12 @@ class Metrics:
                 "# HELP ponder_cancelled_total Requests stopped because the client disconnected.",
                 "# TYPE ponder_cancelled_total counter",
                 f"ponder_cancelled_total {self.cancelled}",
+                "# HELP ponder_prefix_cache_hits_total Generations that started from a prefix kept in the cache.",
+                "# TYPE ponder_prefix_cache_hits_total counter",
+                f"ponder_prefix_cache_hits_total {self.cache_hits}",
+                "# HELP ponder_prefix_cache_tokens_total Prompt tokens read from the prefix cache, not evaluated.",
+                "# TYPE ponder_prefix_cache_tokens_total counter",
+                f"ponder_prefix_cache_tokens_total {self.cached_tokens}",
                 "# HELP ponder_cost_dollars_total What the served requests cost at the configured prices.",
                 "# TYPE ponder_cost_dollars_total counter",
                 f"ponder_cost_dollars_total {self.cost:.9f}",

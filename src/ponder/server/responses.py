@@ -68,12 +68,14 @@ class Trimmer:
 # usage and cost
 
 def usage(results: list[Result], prompt_tokens: int) -> dict:
-    """OpenAI's usage: the prompt counted once per prompt, the completions of all choices summed."""
+    """OpenAI's usage: the prompt counted once per prompt (those read from the prefix cache among them; a
+    prompt's other choices copy its first one's), the completions of all choices summed."""
     completion = sum(r.usage.completion_tokens for r in results)
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion,
         "total_tokens": prompt_tokens + completion,
+        "prompt_tokens_details": {"cached_tokens": sum(r.usage.cached_tokens for r in results)},
         "completion_tokens_details": {"reasoning_tokens": sum(r.usage.thinking_tokens for r in results),
                                       "probe_tokens": sum(r.usage.probe_tokens for r in results)},
     }

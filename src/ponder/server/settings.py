@@ -37,6 +37,7 @@ class ServerSettings:
     max_n: int = 8
     recent: int = 50  # requests kept for GET /v1/ponder/requests
     batch_size: int | None = None  # generations decoded together (None: what suits the model; 1: exact mode)
+    prefix_cache: bool = True  # batched rows keep their caches for the next prompt that starts the same
     threads: int | None = None  # CPU threads for the model (None: the physical cores)
     device: str = "auto"  # where the model runs: auto, cpu, cuda, cuda:N, mps
     dtype: str = "auto"  # transformers' weights (auto: bfloat16 on a GPU that has it, float32 on the CPU)

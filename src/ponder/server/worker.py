@@ -75,10 +75,10 @@ class GenerationWorker:
     the next request is admitted, and joins as soon as a row is free.
     """
 
-    def __init__(self, backend, max_queue: int, rows: int = 1) -> None:
+    def __init__(self, backend, max_queue: int, rows: int = 1, prefix_cache: bool = False) -> None:
         self.max_queue = max_queue
         self.backend = backend
-        self.batch = Batch(rows_for(backend, rows))
+        self.batch = Batch(rows_for(backend, rows), prefix_cache=prefix_cache)
         self.calls: deque[tuple[Callable[[], Any], Future]] = deque()  # run between two rounds
         self.lock = threading.Condition()
         self.holding: set[Ticket] = set()
