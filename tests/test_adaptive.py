@@ -197,7 +197,8 @@ def test_batched_probes_give_what_one_at_a_time_gives(seed, native, size, batch)
     assert sorted(together) == sorted(alone)
     for index, result in together.items():
         assert result.token_ids == alone[index].token_ids and result.probes == alone[index].probes
-        assert result.usage == alone[index].usage
+        # the same spending; only what a batch's prefix cache read differs (one at a time evaluates every prompt)
+        assert replace(result.usage, cached_tokens=0) == alone[index].usage
 
 
 # the policy alone, on views

@@ -174,7 +174,7 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
             if blocks.open == "text":
                 yield blocks.stop()
             reason, sequence = stop_of(outcome.results[0])
-            usage = {k: v for k, v in usage_of(outcome).items() if k != "input_tokens"}
+            usage = usage_of(outcome)  # cumulative, as Anthropic's: input_tokens now apart from what the cache read
             yield event({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
                          "usage": usage, "ponder": ponder_details(list(outcome.results), outcome.prompt_tokens,
                                                                   server.settings, ticket.queue_seconds)},
