@@ -75,12 +75,13 @@ def start_ponder(model: str | None, *extra: str) -> tuple[subprocess.Popen, int]
     return proc, port
 
 
-def start_llama_server() -> tuple[subprocess.Popen, int]:
+def start_llama_server(per_slot: int = 1024) -> tuple[subprocess.Popen, int]:
+    """llama.cpp's own server on the same GGUF and threads, with 8 slots of ``per_slot`` tokens each."""
     binary = subprocess.run([str(ROOT / "tests/llama_server_tests/build")], capture_output=True, text=True,
                             check=True).stdout.strip().splitlines()[-1]
     port = free_port()
     args = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-t", str(THREADS),
-            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * 1024), "--no-warmup"]
+            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * per_slot), "--no-warmup"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(f"http://127.0.0.1:{port}", proc, "llama-server", 300)
     return proc, port

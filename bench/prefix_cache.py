@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import ponder
-from batch import ROOT, SLOTS, THREADS, call, in_turn, median, start_ponder
+from batch import SLOTS, THREADS, call, in_turn, median, start_llama_server, start_ponder
 from health import free_port, wait_healthy
 from ponder.backends import default_model_path
 from ponder.batching import rows_for
@@ -39,17 +39,6 @@ LONG = 1451  # the prompt's tokens in figure 1
 PER_SLOT = 4096  # llama-server's context per slot, ponder's per row (its default)
 WORDS = ("river stone lantern winter orchard copper whisper meadow harbor signal thunder velvet marble "
          "candle forest engine garden shadow silver ladder window compass pepper ribbon valley").split()
-
-
-def start_llama_server() -> tuple[subprocess.Popen, int]:
-    binary = subprocess.run([str(ROOT / "tests/llama_server_tests/build")], capture_output=True, text=True,
-                            check=True).stdout.strip().splitlines()[-1]
-    port = free_port()
-    args = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-t", str(THREADS),
-            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * PER_SLOT), "--no-warmup"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_healthy(f"http://127.0.0.1:{port}", proc, "llama-server", 300)
-    return proc, port
 
 
 def text_of(port: int, seed: int, tokens: int) -> str:
@@ -160,11 +149,10 @@ def rss_mib(pid: int) -> float:
 def figure_memory(port_for_text: int, prompts: int) -> tuple[list, float]:
     """Figure 5: ponder serve's RSS before and after rounds of distinct 500-token prompts, 8 clients."""
     texts = [text_of(port_for_text, 1000 + k, 500) for k in range(prompts)]
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     port = free_port()
     args = [sys.executable, "-m", "ponder.cli", "serve", "--port", str(port), "--threads", str(THREADS),
             "--batch-size", str(SLOTS), "--max-queue", "64"]
-    proc = subprocess.Popen(args, stdout=log, stderr=log)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, "ponder serve", 300)
         call(port, "/v1/completions", body("ponder", "Warm up.", 1))
@@ -178,11 +166,18 @@ def figure_memory(port_for_text: int, prompts: int) -> tuple[list, float]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    log.seek(0)
-    sizes = [line.strip() for line in log if "KV" in line and "MiB" in line or "kv_cache: size" in line]
-    os.unlink(log.name)
-    kv = [float(s.split("=")[1].split("MiB")[0]) for s in sizes if "size =" in s]
-    return points, max(kv) if kv else float("nan")
+    return points, kv_mib(SLOTS * PER_SLOT)
+
+
+def kv_mib(cells: int) -> float:
+    """The KV cache of ``cells`` tokens of the default GGUF in MiB (keys and values in float16, every layer)."""
+    import llama_cpp
+
+    meta = llama_cpp.Llama(default_model_path(), vocab_only=True, verbose=False).metadata
+    arch = meta["general.architecture"]
+    layers, width = int(meta[f"{arch}.block_count"]), int(meta[f"{arch}.embedding_length"])
+    heads, kv_heads = int(meta[f"{arch}.attention.head_count"]), int(meta[f"{arch}.attention.head_count_kv"])
+    return cells * layers * 2 * (width // heads * kv_heads) * 2 / 2**20
 
 
 def figure_changes() -> None:
@@ -235,7 +230,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=96, help="distinct 500-token prompts in figure 5")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {THREADS} threads for each model\n")
-    llama, lport = start_llama_server()
+    llama, lport = start_llama_server(PER_SLOT)
     cached, cport = start_ponder(None, "--max-prompt-tokens", "3000")
     exact, eport = start_ponder(None, "--max-prompt-tokens", "3000", "--no-prefix-cache")
     servers = {"llama-server": lport, "ponder serve": cport, "ponder --no-prefix-cache": eport}
@@ -285,7 +280,7 @@ def main() -> None:
     growth = points[-1][1] - points[1][1]
     print(f"memory: RSS {points[0][1]:.0f} MiB warm, {points[1][1]:.0f} after {points[1][0]} prompts, "
           f"{points[-1][1]:.0f} after {points[-1][0]} ({growth:+.0f} MiB over the second half); "
-          f"the rows' KV cells, allocated once: {kv:.0f} MiB")
+          f"the rows' KV cells ({SLOTS} x {PER_SLOT} tokens), allocated once: {kv:.0f} MiB")
 
 
 if __name__ == "__main__":
