@@ -21,6 +21,10 @@ Figures, each printed with its target:
 3. the batched loop's rows/s at 1, 16 and 64 rows (``generate_many``, one generation per row). Target:
    64 rows >= 20x one row.
 4. budgets exact: every generation above thinks exactly its budget (``Budget(min_tokens=b, max_tokens=b)``).
+5. the vLLM plugin's batch check on this device's logits (no vLLM needed): ``SteeredBatch.apply`` for rows
+   with a budget that never triggers, at 8, 64 and 256 rows of the tiny Qwen3's width (bench/vllm.py's case
+   (a), there timed on the CPU), per row per step, and what it adds to a GPU decode step. No target: the
+   issue's <= 5 us is for the plugin inside vLLM.
 
 Exit status: 0 when every budget is exact and (on a GPU, full sizes) every target is met; 1 otherwise;
 2 when no CUDA device is there.
@@ -149,6 +153,20 @@ def check_model(name: str, backend, sizes: Sizes, report: Report, timed: bool) -
     report.exact(name, thinking, sizes.budget)
 
 
+def plugin_check(device: str) -> None:
+    """Figure 5: the plugin's per-step batch check (bench/vllm_batches.py's ``check_alone``) on ``device``."""
+    sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests"), str(ROOT / "tests" / "vllm_tests")]
+    from vllm_batches import GPU_STEPS_MS, SIZES, check_alone
+
+    print(f"the vLLM plugin's batch check on {device} logits (a budget that never triggers), 200 steps:", flush=True)
+    check_alone(SIZES[0], steps=20, fresh=True, device=device)  # warm up: the first launches set up kernels
+    for rows in SIZES:
+        per_row = check_alone(rows, fresh=True, device=device)
+        share = ", ".join(f"{per_row * rows / 1000 / ms:.1%} of a {ms:g} ms step" for ms in GPU_STEPS_MS)
+        print(f"  batch {rows:3d}: {per_row:6.2f} us per row per step, {per_row * rows:7.1f} us a step ({share})",
+              flush=True)
+
+
 def real_size(out: str, device: str, quick: bool) -> str:
     """A Qwen3-1.7B-shaped model with random weights in bfloat16, saved in ``out`` with a borrowed tokenizer."""
     import torch
@@ -204,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         check_model("tiny Qwen3", load(str(QWEN3_TINY)), sizes, report, timed=False)
     else:
         print(f"tiny Qwen3: skipped, {QWEN3_TINY} is absent (tests/qwen3_tiny.py builds it)", flush=True)
+    plugin_check(args.device)
     with tempfile.TemporaryDirectory(prefix="ponder-gpu-") as tmp:
         print("Qwen3-1.7B-shaped model, random weights" + (" (shrunk: --quick)" if args.quick else ""), flush=True)
         check_model("Qwen3-1.7B shape", load(real_size(tmp, args.device, args.quick)), sizes, report, timed=True)

@@ -91,10 +91,11 @@ def production_batches() -> None:
           f"a new tensor each step as vLLM's forward pass leaves them: {fresh}")
 
 
-def check_alone(rows: int, steps: int = 200, fresh: bool = False) -> float:
+def check_alone(rows: int, steps: int = 200, fresh: bool = False, device: str = "cpu") -> float:
     """Microseconds per row per step of case (a)'s batch check outside vLLM (a budget that never triggers).
 
     ``fresh``: new logits each step, written (untimed) just before the check, as a CPU forward pass writes them.
+    ``device``: where the logits are (bench/gpu.py times the check on a GPU's logits, its torch path).
     """
     import time
 
@@ -113,14 +114,17 @@ def check_alone(rows: int, steps: int = 200, fresh: bool = False) -> float:
     for slot, output in enumerate(outputs):
         batch.put(slot, Steer(chain([Budget(max_tokens=4096)]), vocab, temperature=0.0, seed=None), output)
     batch.changed()
-    logits, spent = torch.randn(rows, width), 0.0
+    logits, spent = torch.randn(rows, width, device=device), 0.0
+    sync = torch.cuda.synchronize if logits.is_cuda else (lambda: None)
     for _ in range(steps):
         for output in outputs:
             output.append(5)
         if fresh:
-            logits = torch.randn(rows, width)
+            logits = torch.randn(rows, width, device=device)
+        sync()  # the logits are written before the clock starts; the check's own read of them syncs it
         start = time.perf_counter()
         batch.apply(logits)
+        sync()
         spent += time.perf_counter() - start
     return spent / steps / rows * 1e6
 
