@@ -46,3 +46,10 @@ def llama_server(*args: str):
 def server():
     with llama_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def metered_server():
+    """A llama-server of its own whose /metrics count the prompt tokens it evaluated and those it reused."""
+    with llama_server("--metrics") as url:
+        yield url

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -82,3 +83,33 @@ def test_the_cap_matches_llama_servers_own_reasoning_budget(server, budget):
     theirs = own_budget(server, prompt, budget, budget + 24)
     assert ours.capped and ours.usage.thinking_tokens == budget
     assert ours.thinking == theirs  # the same tokens, cut at the same place
+
+
+def metric(api: str, name: str) -> float:
+    with urllib.request.urlopen(api.removesuffix("/v1") + "/metrics", timeout=30) as response:
+        lines = response.read().decode().splitlines()
+    return next(float(line.split()[-1]) for line in lines if line.startswith(f"llamacpp:{name} "))
+
+
+def test_the_s1_loop_keeps_llama_servers_cache_warm(metered_server):
+    """Each call of the loop re-sends the prompt and all the text so far: llama-server evaluates only what is new.
+
+    Two generations at once on its two slots, each with several waits (SmolLM2 in s1's format closes its
+    thinking at once). Evaluated anew may be each generation's prompt, what ponder wrote (waits, the end marker,
+    the answer lead) and, at each call, a few tokens where the text so far tokenizes otherwise than it was
+    generated; re-evaluating what a call re-sends would be several times that.
+    """
+    budget = Budget(min_tokens=40, max_tokens=64, wait=("Wait", "Hmm"))
+    ask = lambda q: ponder.generate(q, endpoint=metered_server, thinking=budget, format="s1",  # noqa: E731
+                                    max_tokens=120)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(ask, ["What is 12 + 30?", "Name a prime number above 20."]))
+    evaluated = metric(metered_server, "prompt_tokens_total")
+    reused = metric(metered_server, "prompt_tokens_cached_total")
+    assert all(r.waits >= 2 for r in results), [r.waits for r in results]
+    calls = sum(r.waits + 2 for r in results)  # the first thinking call, one after each wait, the answer
+    new = sum(r.usage.prompt_tokens + r.usage.thinking_injected + r.usage.marker_tokens + r.usage.answer_injected
+              for r in results)
+    assert evaluated <= new + 4 * calls, dict(evaluated=evaluated, reused=reused, new=new, calls=calls)
+    again = ask("What is 12 + 30?")  # its whole prompt is held in a slot
+    assert again.usage.cached_tokens >= again.usage.prompt_tokens - 1 > 0, again.usage

@@ -81,6 +81,7 @@ class Completion:
     tokens: int
     prompt_tokens: int
     ended: str
+    cached_tokens: int = 0  # of the prompt's, read from the server's cache (where its usage says)
 
 
 class Client:
@@ -121,8 +122,9 @@ class Client:
             ended = EOS if choice["stop_reason"] is None else STOP
         else:
             ended = STOP_OR_EOS
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         return Completion(choice.get("text") or "", int(usage.get("completion_tokens", 0)),
-                          int(usage.get("prompt_tokens", 0)), ended)
+                          int(usage.get("prompt_tokens", 0)), ended, int(cached))
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` as the server's model counts them (``/tokenize``), else its UTF-8 bytes.

@@ -76,6 +76,7 @@ class RemoteGeneration:
         ("thinking", "thinking_injected", "marker", "answer", "answer_injected"), 0))
     injections: list = field(default_factory=list)
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt's, read from the upstream's cache on the first call
     capped: bool = False
     finish: str = "length"
 
@@ -87,6 +88,7 @@ class RemoteGeneration:
         done = self.client.complete(self.text, max_tokens, stop, **self.sampling)
         if not self.prompt_tokens:  # the first call's prompt, less what ponder wrote after the user's prompt
             self.prompt_tokens = done.prompt_tokens - self.used()
+            self.cached_tokens = min(done.cached_tokens, self.prompt_tokens)
         self.text += done.text
         return done
 
@@ -199,7 +201,7 @@ def build_remote_result(run: RemoteGeneration, prompt: str, seconds: float) -> R
     c = run.counts
     usage = Usage(prompt_tokens=run.prompt_tokens or run.client.count(prompt), thinking_tokens=c["thinking"],
                   thinking_injected=c["thinking_injected"], marker_tokens=c["marker"], answer_tokens=c["answer"],
-                  answer_injected=c["answer_injected"])
+                  answer_injected=c["answer_injected"], cached_tokens=run.cached_tokens)
     return Result(
         prompt=prompt, completion=run.text[len(prompt):], thinking=run.thinking, answer=run.answer, usage=usage,
         waits=sum(1 for i in run.injections if i["reason"] == "wait"), capped=run.capped,
