@@ -1,14 +1,15 @@
 """vLLM offline in a process of its own: ``python engine.py SPEC.json OUT.json``.
 
-SPEC: {"model": folder, "plugin": "none" | "class" | "checked" | "timed" | "installed", "requests": [{"prompt", "params"}],
-"batches": [[request...]...], "invalid": [params...], "repeat": n, "engine": {more LLM arguments}}. OUT: each
-request's token ids, text and finish reason, the errors the invalid params raised, and the seconds each of the
-``repeat`` runs took; for each of ``batches`` (run after ``requests``, each ``repeat`` times), the same. One
-process per engine: vLLM on CPU holds the process's distributed state. ``timed`` is the plugin with the time
-spent in its two hooks added up (``plugin_seconds`` and ``plugin_steps`` per run). ``checked`` is the plugin with
-each step's logits compared before and after it, row by row: ``untouched`` counts the steps of rows without a steer
-(``rows``) and those of them whose logits it changed (``changed``: any at all is a bug). Greedy requests that ask for
-``logprobs`` >= 2 also get each token's ``margins``, which say where two runs may part on a near tie.
+SPEC: {"model": folder, "plugin": "none" | "class" | "checked" | "timed" | "installed", "requests": [{"prompt",
+"params"}], "batches": [[request...]...], "in_turns": bool, "invalid": [params...], "repeat": n, "engine": {more
+LLM arguments}}. OUT: each request's token ids, text and finish reason, the errors the invalid params raised, and
+the seconds each of the ``repeat`` runs took; for each of ``batches`` (run after ``requests``, each ``repeat``
+times, or with ``in_turns`` every batch once a turn), the same. One process per engine: vLLM on CPU holds the
+process's distributed state. ``timed`` is the plugin with the time spent in its two hooks added up
+(``plugin_seconds`` and ``plugin_steps`` per run). ``checked`` is the plugin with each step's logits compared
+before and after it, row by row: ``untouched`` counts the steps of rows without a steer (``rows``) and those of
+them whose logits it changed (``changed``: any at all is a bug). Greedy requests that ask for ``logprobs`` >= 2
+also get each token's ``margins``, which say where two runs may part on a near tie.
 """
 
 import json
@@ -83,6 +84,14 @@ def run(llm, requests, repeat):
             "plugin_steps": [h["steps"] for h in hooks]}
 
 
+def in_turns(llm, batches, repeat):
+    """Each of ``batches`` once a turn, ``repeat`` turns, so that a machine's drift in speed falls on all alike."""
+    turns = [[run(llm, batch, 1) for batch in batches] for _ in range(repeat)]
+    return [{"results": runs[-1]["results"], **{key: [r[key][0] for r in runs] for key in
+                                                ("seconds", "plugin_seconds", "plugin_steps")}}
+            for runs in zip(*turns)]
+
+
 def main(spec_path: str, out_path: str) -> None:
     # the engine core in this process, every engine alike: the checked and timed plugins count where they run
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -103,7 +112,8 @@ def main(spec_path: str, out_path: str) -> None:
     requests = spec["requests"]
     llm.generate([requests[0]["prompt"]], SamplingParams(**requests[0]["params"]), use_tqdm=False)  # warm up
     out = run(llm, requests, spec.get("repeat", 1))
-    out["batches"] = [run(llm, batch, spec.get("repeat", 1)) for batch in spec.get("batches", [])]
+    out["batches"] = in_turns(llm, spec.get("batches", []), spec.get("repeat", 1)) if spec.get("in_turns") else [
+        run(llm, batch, spec.get("repeat", 1)) for batch in spec.get("batches", [])]
     errors = []
     for bad in spec.get("invalid", []):
         try:

@@ -86,18 +86,19 @@ def environment(plugin: str = "none") -> dict:
 
 
 def run_engine(requests: list[dict], plugin: str = "none", invalid: list[dict] = (), repeat: int = 1,
-               engine: dict | None = None, model: str | None = None, batches: list[list[dict]] = ()) -> dict:
+               engine: dict | None = None, model: str | None = None, batches: list[list[dict]] = (),
+               in_turns: bool = False) -> dict:
     """One offline batch (``repeat`` times) in a fresh process; ``plugin`` is none, class, timed or installed.
 
     ``engine``: more arguments for ``vllm.LLM`` (a small prefill chunk, speculative decoding...);
     ``model``: a model folder (default: SmolLM2's); ``batches``: more batches run after it, each ``repeat``
-    times, in the same engine (their results under ``"batches"``).
+    times, in the same engine (their results under ``"batches"``); ``in_turns``: every batch once a turn instead.
     """
     with tempfile.TemporaryDirectory() as tmp:
         spec, out = Path(tmp, "spec.json"), Path(tmp, "out.json")
         spec.write_text(json.dumps({"model": model or model_dir(), "plugin": plugin, "requests": requests,
                                     "invalid": list(invalid), "repeat": repeat, "engine": engine or {},
-                                    "batches": [list(b) for b in batches]}))
+                                    "batches": [list(b) for b in batches], "in_turns": in_turns}))
         run = subprocess.run([sys.executable, str(HERE / "engine.py"), str(spec), str(out)],
                              env=environment(plugin), capture_output=True, text=True, timeout=900)
         if run.returncode != 0:
