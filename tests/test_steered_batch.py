@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ponder.policies import ANSWER, chain
-from ponder.vllm.batch import FORCED, SteeredBatch, greedy_may_end
+from ponder.vllm.batch import SteeredBatch
+from ponder.vllm.logits import FORCED, greedy_may_end
 from ponder.policies import Vocab
 from ponder.vllm.steer import NumpyRow, Steer
 from synthetic import EOS, NATIVE_END, SyntheticBackend
@@ -164,7 +165,7 @@ def test_the_greedy_check_reads_the_head_and_the_endings_only():
 
 def test_the_torch_path_decides_as_the_numpy_path():
     """Logits that numpy cannot view (bfloat16, or on a GPU) take torch operations: the same flags and bounds."""
-    from ponder.vllm.batch import ending_bounds, on_host, shaped
+    from ponder.vllm.logits import ending_bounds, on_host, shaped
 
     rng = np.random.default_rng(0)
     values = np.round(rng.normal(size=(6, 2048)) * 8) / 8  # exact in bfloat16
