@@ -181,3 +181,32 @@ def test_the_torch_path_decides_as_the_numpy_path():
     forced = shaped(narrow.clone(), [(1, 7)], [(np.array([3]), np.array([9]))])
     assert forced[1].argmax() == 7 and torch.isinf(forced[1]).sum() == 2047  # too narrow for FORCED: a row of -inf
     assert forced[3, 9] == -np.inf
+
+
+def test_a_batch_on_the_torch_path_steers_as_on_the_numpy_path():
+    """bfloat16 logits (as on a GPU) go through the plan's indices on the device; float32 ones through numpy.
+
+    Greedy rows held below a minimum: a row whose best token is the end of thinking has it undone, the others
+    are left alone, with every slot steered (the heads one slice) and with one slot free (a gather).
+    """
+    from ponder import Budget
+
+    end, eos, width = 250, 251, 256
+    encode = lambda text: tuple(range(10, 10 + len(text)))  # noqa: E731
+    vocab = Vocab(encode, (end,), encode("\nFinal Answer:"), frozenset({eos}), native_end=end)
+    rng = np.random.default_rng(1)
+    values = np.round(rng.normal(size=(4, width)) * 8) / 8  # exact in bfloat16
+    values[[0, 3], end] = 9.0  # the end of thinking is these rows' best token
+    for free in (None, 2):
+        chosen = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            batch = SteeredBatch()
+            for slot in range(4):
+                steer = None if slot == free else Steer(chain([Budget(min_tokens=8)]), vocab, temperature=0.0,
+                                                        seed=None)
+                batch.put(slot, steer, [])
+            batch.changed()
+            chosen[dtype] = batch.apply(torch.tensor(values, dtype=dtype)).float().argmax(1).tolist()
+        assert chosen[torch.float32] == chosen[torch.bfloat16]
+        assert chosen[torch.float32][0] != end and chosen[torch.float32][3] != end  # undone below the minimum
+        assert chosen[torch.float32][1:3] == values[1:3].argmax(1).tolist()
