@@ -119,6 +119,19 @@ def test_a_prompt_sharing_an_opening_gets_a_copy_of_it_and_the_entry_stays():
     assert prefixes.take(system + [100, 101, 5, 6, 7]) == (0, 44, None)  # all row 0 holds: the row itself
 
 
+def test_with_every_row_held_a_new_conversation_takes_the_oldest_entrys_row_not_the_one_it_shares_with():
+    """Agents with one system prompt: the conversation between two of its calls keeps its row."""
+    prefixes = RowPrefixes(2)
+    system = list(range(40))
+    old, busy = system + [100, 101, 5], system + [200, 201, 6]
+    for prompt in (old, busy):
+        row, *_ = prefixes.take(prompt)
+        prefixes.give_back(row, prompt)
+    newcomer = system + [200, 300]  # shares 41 tokens with busy, 40 with old
+    assert prefixes.take(newcomer) == (0, 41, 1)  # old's row, emptied, gets busy's first 41 tokens
+    assert list(prefixes.held) == [1] and prefixes.take(busy + [7]) == (1, len(busy), None)  # busy's next call
+
+
 def test_the_exact_mode_keeps_nothing(tiny):
     batch = Batch(rows_for(tiny, 2))
     in_turn(batch, tiny, chat(tiny, "What is 12*3?", "And 4*5?"))

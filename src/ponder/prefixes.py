@@ -8,8 +8,8 @@ The entries live in the rows' own cells, allocated once for the rows, so the cac
 beyond them and stays flat under load; the least recently used entry goes first.
 
 A prompt that shares only an opening with a held entry (the same system prompt, a different question)
-gets a copy of that opening in an empty row, and the entry stays. After that nothing is shared: a
-row's rewinds and forced runs touch only its own cells.
+gets a copy of that opening in an empty row (or the oldest other entry's), and the entry stays. After
+that nothing is shared: a row's rewinds and forced runs touch only its own cells.
 """
 
 from __future__ import annotations
@@ -49,9 +49,13 @@ class RowPrefixes:
 
         The row holding the longest prefix (of at least ``MIN_REUSE`` tokens) is taken when all it holds is
         that prefix; when it holds more (another prompt with the same opening), the prefix is copied from it
-        into an empty row, so that its entry stays. Without a prefix: the lowest empty row (a batch running
-        dry keeps its rows together), else the least recently used one, emptied. At most all but the
-        prompt's last token are reused: its logits are what the generation starts from.
+        into an empty row, so that its entry stays. Without an empty row, a prompt that parts from the entry
+        (another conversation with the same opening) is copied into the least recently used other entry's
+        row: the entry may be a conversation between two calls, whose next call would find it gone and
+        evaluate all of it again, and the oldest entry is the likeliest to be done with. Without a prefix:
+        the lowest empty row (a batch running dry keeps its rows together), else the least recently used
+        one, emptied. At most all but the prompt's last token are reused: its logits are what the
+        generation starts from.
         """
         best, longest = None, 0
         if reuse and self.held:
@@ -67,9 +71,11 @@ class RowPrefixes:
             return self._evict(next(iter(self.held))), 0, None  # the oldest entry goes
         self.hits += 1
         self.reused_tokens += kept
-        if longest < len(self.held[best]) and self.empty:
+        diverges = longest < len(prompt)  # another conversation with the same opening, not this one again
+        if longest < len(self.held[best]) and (self.empty or diverges and len(self.held) > 1):
             self.held[best] = self.held.pop(best)  # used just now: the last to go
-            return heapq.heappop(self.empty), kept, best
+            target = heapq.heappop(self.empty) if self.empty else self._evict(next(iter(self.held)))
+            return target, kept, best
         return self._evict(best), kept, None
 
     def _evict(self, row: int) -> int:
