@@ -132,6 +132,25 @@ def test_with_every_row_held_a_new_conversation_takes_the_oldest_entrys_row_not_
     assert list(prefixes.held) == [1] and prefixes.take(busy + [7]) == (1, len(busy), None)  # busy's next call
 
 
+def test_a_prompt_held_by_a_kept_row_takes_it_rather_than_follow_an_identical_prompt(tiny):
+    """Two generations of one prompt in one round (a sweep's settings of one item): where kept rows hold the
+    prompt, each takes one and evaluates its last token, instead of the second emptying a row for a copy."""
+    request = dict(prompt=get_task("tiny-multiplication").items(1, seed=3)[0].question,
+                   thinking=Budget(min_tokens=8, max_tokens=8), max_tokens=24)
+    batch = Batch(rows_for(tiny, 3), prefix_cache=True)
+    alone = in_turn(batch, tiny, [request, request])  # two rows now hold the prompt and an answer
+    assert len(batch.idle.held) == 2
+    ended = []
+    for _ in range(2):
+        generation = start(tiny, request)
+        batch.add(generation.decoder, generation.prompt_ids, lambda trace, error, g=generation: ended.append(
+            finish(0, g, trace, error)[1]))
+    while batch.running:
+        batch.round()
+    assert [r.usage.cached_tokens for r in ended] == [alone[0].usage.prompt_tokens - 1] * 2
+    assert [r.token_ids for r in ended] == [alone[0].token_ids] * 2
+
+
 def test_the_exact_mode_keeps_nothing(tiny):
     batch = Batch(rows_for(tiny, 2))
     in_turn(batch, tiny, chat(tiny, "What is 12*3?", "And 4*5?"))

@@ -115,7 +115,8 @@ class Batch:
 
     A generation whose prompt is the same as that of a row still waiting for its prefill (the
     ``n`` choices of one request) shares that prefill: it sits the pass out, then takes a copy
-    of the leader's cached prompt and its logits, where the rows can copy. With ``prefix_cache``
+    of the leader's cached prompt and its logits, where the rows can copy (unless a row the prefix
+    cache kept holds the prompt: it takes that row and evaluates the last token). With ``prefix_cache``
     (batched rows only), a row keeps what its cache holds when its generation ends, and the next
     generation whose prompt starts the same evaluates only the rest (``ponder.prefixes``).
     """
@@ -142,6 +143,8 @@ class Batch:
         if self.rows.can_copy:  # rows that cannot copy a cache evaluate every prompt themselves
             leader = next((r for r in self.running if r.prompt == prompt and not r.prefilled
                            and r.leader is None and r.pending[1] == first[1]), None)
+        if leader is not None and not first[1] and self.idle.longest(prompt)[1] >= len(prompt) - 1:
+            leader = None  # a kept row holds the prompt already: taking it beats emptying another for a copy
         # a leader's follower is handed the whole prompt; every position's logits need the whole prompt evaluated
         row, cached, source = self.idle.take(prompt, reuse=leader is None and not first[1])
         if source is None:

@@ -57,13 +57,7 @@ class RowPrefixes:
         one, emptied. At most all but the prompt's last token are reused: its logits are what the
         generation starts from.
         """
-        best, longest = None, 0
-        if reuse and self.held:
-            ids = np.asarray(prompt, np.int64)
-            for row, tokens in self.held.items():
-                n = shared(tokens, ids)
-                if n > longest:
-                    best, longest = row, n
+        best, longest = self.longest(prompt) if reuse else (None, 0)
         kept = min(longest, len(prompt) - 1)
         if longest < MIN_REUSE:  # too short to be worth a pass of another shape
             if self.empty:
@@ -77,6 +71,17 @@ class RowPrefixes:
             target = heapq.heappop(self.empty) if self.empty else self._evict(next(iter(self.held)))
             return target, kept, best
         return self._evict(best), kept, None
+
+    def longest(self, prompt: Sequence[int]) -> tuple[int | None, int]:
+        """The held row that shares the longest prefix with the prompt, and its length (None, 0: none)."""
+        best, longest = None, 0
+        if self.held:
+            ids = np.asarray(prompt, np.int64)
+            for row, tokens in self.held.items():
+                n = shared(tokens, ids)
+                if n > longest:
+                    best, longest = row, n
+        return best, longest
 
     def _evict(self, row: int) -> int:
         del self.held[row]
