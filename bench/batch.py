@@ -81,7 +81,7 @@ def start_llama_server(per_slot: int = 1024) -> tuple[subprocess.Popen, int]:
                             check=True).stdout.strip().splitlines()[-1]
     port = free_port()
     args = [binary, "-m", default_model_path(), "--host", "127.0.0.1", "--port", str(port), "-t", str(THREADS),
-            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * per_slot), "--no-warmup"]
+            "-tb", str(THREADS), "-np", str(SLOTS), "-c", str(SLOTS * per_slot), "--no-warmup", "--metrics"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_healthy(f"http://127.0.0.1:{port}", proc, "llama-server", 300)
     return proc, port

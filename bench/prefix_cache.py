@@ -20,6 +20,7 @@ prefix cache (the default) and with ``--no-prefix-cache``. Raw text completions,
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import subprocess
 import sys
@@ -86,13 +87,16 @@ def figure_sweep(servers: dict) -> dict:
     best = {}
 
     def run(name: str) -> float:
+        before = prompt_counts(servers[name])
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             run_sweep(SweepConfig(**config, endpoint=f"http://127.0.0.1:{servers[name]}"), out, progress=False,
                       concurrency=SLOTS)
             secs = time.perf_counter() - start
         rate = 48 / secs
-        print(f"   {name:<24} 48 generations in {secs:6.1f} s = {rate:5.2f} generations/s", flush=True)
+        sent, read = (after - was for after, was in zip(prompt_counts(servers[name]), before))
+        print(f"   {name:<24} 48 generations in {secs:6.1f} s = {rate:5.2f} generations/s; prompt tokens "
+              f"{sent:.0f} sent, {read:.0f} read from the cache, {sent - read:.0f} evaluated", flush=True)
         best[name] = max(best.get(name, 0.0), rate)
         return rate
 
@@ -100,6 +104,18 @@ def figure_sweep(servers: dict) -> dict:
         for name in servers:
             run(name)
     return best
+
+
+def prompt_counts(port: int) -> tuple[float, float]:
+    """The server's prompt tokens so far, sent and read from its cache (its Prometheus metrics)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/metrics")
+    lines = conn.getresponse().read().decode().splitlines()
+    value = lambda name: sum(float(line.split()[-1]) for line in lines if line.startswith(name))  # noqa: E731
+    if value("llamacpp:"):  # llama-server counts what it evaluated and what it reused
+        evaluated, read = value("llamacpp:prompt_tokens_total"), value("llamacpp:prompt_tokens_cached_total")
+        return evaluated + read, read
+    return value('ponder_tokens_total{phase="prompt"}'), value("ponder_prefix_cache_tokens_total")
 
 
 def figure_main_job(n: int) -> tuple[float, float]:
