@@ -138,8 +138,8 @@ def test_anthropic_budget_tokens_must_be_below_max_tokens(up, budget):
 
 UNHONOURED = [
     ("presence_penalty", 0.5), ("frequency_penalty", -1), ("repetition_penalty", 1.2), ("logit_bias", {"42": 5}),
-    ("response_format", {"type": "json_object"}), ("tool_choice", "required"),
-    ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
+    ("response_format", {"type": "json_object"}), ("function_call", {"name": "f"}),
+    ("functions", [{"name": "f", "parameters": {}}]),
 ]
 NEUTRAL = dict(presence_penalty=0, frequency_penalty=0.0, repetition_penalty=1, logit_bias={"42": 0},
                response_format={"type": "text"}, tools=[], tool_choice="auto", functions=None)
@@ -152,8 +152,8 @@ def test_a_field_that_would_change_the_output_is_refused(field, value):
     ChatRequest(messages=HI, **NEUTRAL)  # the values clients send by default pass
     with pytest.raises(ValidationError, match="best_of"):
         CompletionRequest(prompt="Hi", best_of=3)
-    with pytest.raises(ValidationError, match="tool_choice"):
-        MessagesRequest(messages=HI, max_tokens=8, tool_choice={"type": "any"})
+    with pytest.raises(ValidationError, match="tools"):
+        CompletionRequest(prompt="Hi", tools=[{"type": "function", "function": {"name": "f"}}])
     MessagesRequest(messages=HI, max_tokens=8, tools=[], tool_choice={"type": "auto"})
 
 
@@ -167,9 +167,9 @@ def test_unhonoured_fields_are_400s_in_each_dialect(up):
     assert reply.choices[0].finish_reason in ("length", "stop")
     client = anthropic.Anthropic(base_url=up.url, api_key="unused", max_retries=0, timeout=120)
     with pytest.raises(anthropic.BadRequestError) as caught:
-        client.messages.create(model="x", max_tokens=8, messages=HI,
-                               tools=[{"name": "f", "input_schema": {"type": "object"}}])
-    assert caught.value.body["type"] == "error" and "tools" in caught.value.body["error"]["message"]
+        client.messages.create(model="x", max_tokens=8, messages=HI, stop_sequences=["a"],
+                               metadata={"user_id": "u"}, tools=[{"name": "f", "input_schema": {"type": "object", "properties": 3}}])
+    assert caught.value.body["type"] == "error" and "tool 'f'" in caught.value.body["error"]["message"]
     status, body = post(up, "/v1/chat/completions", {"messages": HI, "max_tokens": 4, "some_other_field": 1})
     assert status == 200  # other unknown fields stay ignored
 

@@ -8,10 +8,11 @@ from .policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Pause,
 from .result import Result
 from .usage import Usage
 from .sampling import Sampling
+from .tools import Tool, ToolCall
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adaptive", "Budget", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
-    "Sampling", "ThinkFormat", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
+    "Sampling", "ThinkFormat", "Tool", "ToolCall", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
 ]

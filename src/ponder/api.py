@@ -4,64 +4,18 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .backends import Backend, exclusive, load_backend
 from .batching import Batch, rows_for
-from .decoding import Decoder, OnText
+from .decoding import OnText
 from .errors import PonderError
 from .formats import ThinkFormat, get_format
-from .markers import model_vocab
+from .generation import Generation, prepare
 from .policies import Thinking, policies_for
-from .result import Result, build_result
-from .sampling import Sampling
-from .trace import Trace
-
-Messages = list[dict]  # OpenAI chat messages: {"role": ..., "content": ...}
-TokenIds = list[int]
-
-
-def build_prompt(backend: Backend, question: str | Messages, fmt: ThinkFormat, chat: bool = True,
-                 system: str | None = None, template: Mapping | None = None) -> str:
-    """The prompt as the model sees it, ending with the opened thinking (or with a thought the template closed).
-
-    ``question`` is one user message or a whole chat. Models without native
-    markers get the format's instruction in the system message, so the visible
-    prompt says what is expected of them. ``template`` holds extra variables for
-    the chat template, such as Qwen3's ``enable_thinking``.
-    """
-    messages = [{"role": "user", "content": question}] if isinstance(question, str) else list(question)
-    if messages and messages[0].get("role") in ("system", "developer"):
-        system = "\n\n".join(s for s in (system, str(messages[0].get("content") or "")) if s)
-        messages = messages[1:]
-    native = backend.special_id(fmt.end) is not None
-    instruction = None if native else fmt.instruction
-    system = "\n\n".join(s for s in (system, instruction) if s) or None
-    messages = ([{"role": "system", "content": system}] if system else []) + messages
-    text = (backend.chat_prompt(messages, **template) if template else backend.chat_prompt(messages)) if chat else None
-    if text is None:
-        text = "\n\n".join(str(m.get("content") or "") for m in messages) + "\n"
-    return open_thinking(text, fmt)
-
-
-def open_thinking(text: str, fmt: ThinkFormat) -> str:
-    """``text`` ending with the opened thinking: the format's start marker added unless it opens or closes one."""
-    if text.rstrip().endswith(fmt.start.strip()) or thinking_closed(text, fmt):
-        return text
-    return text + fmt.start
-
-
-def thinking_closed(text: str, fmt: ThinkFormat) -> bool:
-    """Whether a prompt ends with a closed thought (Qwen3's template without thinking): the model answers at once."""
-    return text.rstrip().endswith(fmt.end)
-
-
-def is_token_ids(prompt) -> bool:
-    """Whether ``prompt`` is a list of token ids (not text, not chat messages)."""
-    return isinstance(prompt, (list, tuple)) and bool(prompt) and all(
-        isinstance(t, int) and not isinstance(t, bool) for t in prompt)
-
+from .prompts import Messages, build_prompt, is_token_ids, open_thinking, thinking_closed  # noqa: F401 (re-exported)
+from .result import Result
+from .tools import ToolUse
 
 def generate(
     prompt: str | Messages,
@@ -89,6 +43,9 @@ def generate(
     device: str = "auto",
     dtype: str = "auto",
     gpu_layers: int | None = None,
+    tools: Sequence | None = None,
+    tool_choice=None,
+    parallel_tool_calls: bool = True,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -116,12 +73,22 @@ def generate(
 
     ``device``, ``dtype`` and ``gpu_layers`` say where a ``model`` named by a string is loaded (see
     ``load_backend``: auto puts it on a GPU when there is one).
+
+    ``tools`` (``ponder.Tool``s or OpenAI's function tools) are shown to the model through its chat
+    template (or ponder's fallback), and the calls it makes are read from its answer into
+    ``result.tool_calls``. ``tool_choice``: ``"auto"`` (the model decides), ``"none"``,
+    ``"required"`` (a call to one of the tools) or a tool's name (a call to it); a required or named
+    call is held to the grammar of its arguments' JSON Schema, so it always parses.
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
                    prompt_logprobs=prompt_logprobs)
     placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
+    if tools or tool_choice is not None:
+        if endpoint is not None:
+            raise PonderError("tools need a local model: the s1 loop over an endpoint does not read calls")
+        options["tools"] = tool_use(tools, tool_choice, parallel_tool_calls)
     if endpoint is not None:
         check(max_tokens, prompt)
         check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
@@ -199,7 +166,16 @@ def start(engine: Backend, request: Mapping) -> "Generation":
         raise PonderError(f"a request needs a prompt (it has {', '.join(request) or 'nothing'})")
     check(request.get("max_tokens", 1024), request["prompt"], request.get("thinking"),
           request.get("continuation", False))
+    if "tools" in request or "tool_choice" in request:
+        request["tools"] = tool_use(request.pop("tools", None), request.pop("tool_choice", None),
+                                    request.pop("parallel_tool_calls", True))
     return prepare(engine, **request)
+
+
+def tool_use(tools, tool_choice, parallel: bool) -> ToolUse:
+    """``generate``'s tool arguments made one: a ``tool_choice`` that is a tool's name asks for a call to it."""
+    named = isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required")
+    return ToolUse.make(tools, {"name": tool_choice} if named else tool_choice, parallel)
 
 
 def finish(index: int, generation: "Generation", trace, error) -> tuple[int, Result | Exception]:
@@ -231,57 +207,6 @@ def check(max_tokens: int, prompt=None, thinking: Thinking = None, continuation:
         raise PonderError("the prompt is an empty list: give a question, chat messages or token ids")
     if continuation and (not (isinstance(prompt, str) or is_token_ids(prompt)) or thinking not in (None, True)):
         raise PonderError("a continuation takes a raw prompt (text or token ids) and no thinking policies")
-
-
-@dataclass
-class Generation:
-    """One generation made ready: the prompt as the model sees it, and the decoder that runs it."""
-
-    text: str
-    prompt_ids: list[int]
-    decoder: Decoder
-    end_marker: str
-
-    def result(self, trace: Trace) -> Result:
-        decoder = self.decoder
-        result = build_result(trace, decoder.backend.detokenize, self.text, len(self.prompt_ids), self.end_marker)
-        if decoder.stream:
-            decoder.stream.flush(result.thinking, result.answer)
-        if decoder.scores is not None or decoder.prompt_scores is not None:
-            logprobs = None if decoder.scores is None else tuple(decoder.scores.items[:len(trace.ids)])
-            result = replace(result, logprobs=logprobs, prompt_logprobs=decoder.prompt_scores)
-        return result
-
-
-def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinking = None, *, format="think",
-            max_tokens: int = 1024, temperature: float = 0.0, top_p: float = 1.0, top_k: int = 0,
-            seed: int | None = None, chat: bool = True, system: str | None = None, raw_prompt: bool = False,
-            on_text: OnText | None = None, stop: str | Sequence[str] = (),
-            cancelled: Callable[[], bool] | None = None, continuation: bool = False,
-            logprobs: int | None = None, prompt_logprobs: bool = False, template: Mapping | None = None) -> Generation:
-    """The prompt's ids and a decoder for them, checked against the model's context."""
-    fmt = get_format(format)
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    raw_prompt = raw_prompt or continuation
-    if raw_prompt and is_token_ids(prompt):
-        prompt_ids, text = list(prompt), engine.detokenize(prompt)
-    else:
-        # the template hears whether the model thinks (Qwen3's closes an empty thought when it does not)
-        template = {"enable_thinking": thinking is not False, **(template or {})}
-        text = prompt if raw_prompt else build_prompt(engine, prompt, fmt, chat=chat, system=system, template=template)
-        prompt_ids = engine.prompt_ids(text)
-    if not prompt_ids:  # nothing to continue from: a forward pass over no tokens fails, beside other rows too
-        raise PonderError("the prompt is empty: it has no tokens once templated and tokenized, so there is "
-                          "nothing to continue; send some text")
-    if len(prompt_ids) >= engine.n_ctx:
-        raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
-                          "shorten the prompt or load the model with a larger context (--n-ctx)")
-    think = not continuation and not thinking_closed(text, fmt)
-    decoder = Decoder(engine, model_vocab(engine, fmt), policies_for(thinking),
-                      Sampling(temperature, top_p, top_k, seed), max_tokens, on_text, stops, cancelled,
-                      think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs)
-    return Generation(text, prompt_ids, decoder, fmt.end)
-
 
 def check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs) -> None:
     """What the s1 loop over an endpoint cannot honour is refused, never dropped."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Callable, Generator, Sequence
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeA
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
+
+if TYPE_CHECKING:
+    from .tools.grammar import Constraint
 
 OnText = Callable[[str, str], None]  # (phase, text delta)
 STALLED = 256  # steps in a row without a forward pass: more than any policy takes, short of a spin
@@ -70,6 +73,7 @@ class Decoder:
     think: bool = True  # False: plain text continuation, all answer, no thinking phase
     logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
     prompt_logprobs: bool = False  # and each prompt token's (every prompt position's logits at prefill)
+    constraint: "Constraint | None" = None  # the answer held to a grammar (a forced tool call)
 
     def __post_init__(self) -> None:
         self.trace = Trace()
@@ -195,8 +199,19 @@ class Decoder:
         if self.room() <= 0:
             self.finish_reason = "length"
             return
-        token = self.sampler.choose((yield from self.current_logits()), banned)
         trace = self.trace
+        held = self.constraint is not None and trace.phase == ANSWER
+        if held:
+            self.constraint.sync(trace.ids[trace.answer_start:])
+            if self.constraint.stopped:  # the grammar is complete: the answer ends, no EOS to sample
+                self.finish_reason = "stop"
+                return
+            forced = self.constraint.forced()[:self.room()]
+            if forced:  # what the grammar allows alone: forced, evaluated in one pass with what follows
+                trace.push_forced("grammar", forced)
+                return
+        logits = yield from self.current_logits()
+        token = self.sampler.choose(self.constraint.mask(logits, self.room()) if held else logits, banned)
         if token in self.vocab.eos_ids and trace.phase == ANSWER:
             self.finish_reason = "stop"
             return

@@ -30,6 +30,7 @@ class Result:
     logprobs: tuple | None = None  # per completion token a ponder.logprobs.TokenLogprob, when asked for
     prompt_logprobs: tuple | None = None  # per prompt token (None for the first), when asked for
     probes: tuple = ()  # adaptive thinking's probes, each a ponder.policies.ProbeAnswer (at, text, tokens)
+    tool_calls: tuple = ()  # the calls read from the answer, each a ponder.ToolCall (the answer is the text around them)
 
     @property
     def tokens_per_second(self) -> float:
@@ -48,6 +49,7 @@ class Result:
             "tokens_per_second": round(self.tokens_per_second, 2),
             "injections": list(self.injections),
             "probes": [{"at": p.at, "answer": p.text, "tokens": p.tokens} for p in self.probes],
+            **({"tool_calls": [c.to_openai() for c in self.tool_calls]} if self.tool_calls else {}),
             "prompt": self.prompt,
             "completion": self.completion,
         }

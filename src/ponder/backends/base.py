@@ -30,6 +30,7 @@ class Backend(Protocol):
     def truncate(self, n_keep: int) -> None: ...
     def plain_generate(self, ids: Sequence[int], n: int, reuse_prefix: bool = True) -> list[int]: ...
     def token_bytes(self, token: int) -> bytes | None: ...  # None for a token holding part of a character
+    def grammar_tokenizer(self): ...  # the vocabulary as llguidance takes it (answers held to a grammar)
     def open_rows(self, capacity: int): ...  # batched rows (a ``ponder.batching.Rows``), None: one row at a time
 
 

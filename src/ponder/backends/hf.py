@@ -45,6 +45,7 @@ class TransformersBackend(CachedSequence):
         self.n_vocab = int(self.model.config.vocab_size)
         self._cache = None
         self._special: dict[str, int | None] = {}
+        self._grammar_tokenizer = None
         # a fast tokenizer's Rust half decodes to the same text as transformers' wrapper, 3 times sooner
         self._rust = getattr(self.tokenizer, "backend_tokenizer", None)
 
@@ -90,6 +91,17 @@ class TransformersBackend(CachedSequence):
     @property
     def eos_ids(self) -> frozenset[int]:
         return self._eos
+
+    def grammar_tokenizer(self):
+        """The vocabulary as llguidance takes it, made once (about 1 s for Qwen3's 152k tokens)."""
+        if self._grammar_tokenizer is None:
+            from llguidance.hf import from_tokenizer
+
+            try:
+                self._grammar_tokenizer = from_tokenizer(self.tokenizer, n_vocab=self.n_vocab, eos_token=sorted(self._eos))
+            except ValueError as err:  # a slow tokenizer
+                raise PonderError(f"this model's tokenizer cannot hold an answer to a grammar ({err})") from None
+        return self._grammar_tokenizer
 
     def chat_prompt(self, messages: list[dict], **options) -> str | None:
         if not getattr(self.tokenizer, "chat_template", None):

@@ -16,7 +16,9 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..api import build_prompt
+from ..generation import with_tools
+from ..prompts import build_prompt
+from ..tools import ToolCall, ToolUse
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
@@ -28,9 +30,15 @@ from .serving import SSE_HEADERS, Server, Submission, deltas, gone, submit, summ
 from .serving import sse as event
 from .settings import ServerSettings
 from .thinking import Resolved, ThinkingAsk, resolve
+from .tool_schemas import anthropic_choice, check_results, tool_use_or_400
 from .worker import ClientGone
 
 STOP_REASONS = {"length": "max_tokens", "stop": "end_turn", "cancelled": "end_turn"}
+
+
+def tools_of(body: PromptFields) -> ToolUse:
+    tools = [t.model_dump(exclude_none=True) for t in body.tools or ()]
+    return tool_use_or_400(tools, anthropic_choice(body.tool_choice), None, ("tools", "tool_choice"))
 
 
 def resolve_or_400(body: PromptFields, efforts=None, limit: int | None = None) -> Resolved:
@@ -53,7 +61,9 @@ def messages_plan(body: MessagesRequest, settings: ServerSettings) -> tuple[Plan
         raise ApiError(400, f"thinking.budget_tokens ({budget}) must be less than max_tokens ({body.max_tokens}): "
                             "lower the budget or raise max_tokens", "thinking.budget_tokens", "invalid_thinking")
     resolved = resolve_or_400(body, settings.effort_table, body.max_tokens)
-    plan = Plan(prompts=(tuple(body.chat()),), n=1, thinking=resolved.thinking, max_tokens=body.max_tokens,
+    messages = body.chat()
+    check_results(messages)
+    plan = Plan(prompts=(tuple(messages),), n=1, tools=tools_of(body), thinking=resolved.thinking, max_tokens=body.max_tokens,
                 max_prompt_tokens=settings.max_prompt_tokens, temperature=body.temperature or 0.0,
                 top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
                 stop=tuple(body.stop_sequences or ()), format=settings.format, mode=CHAT,
@@ -67,6 +77,8 @@ def signature(thinking: str) -> str:
 
 
 def stop_of(result: Result) -> tuple[str, str | None]:
+    if result.tool_calls:
+        return "tool_use", None
     if result.stopped_by:
         return "stop_sequence", result.stopped_by
     return STOP_REASONS[result.finish_reason], None
@@ -89,12 +101,17 @@ def message_body(rid: str, model: str, outcome: Outcome, resolved: Resolved, set
     if resolved.on:
         content.append({"type": "thinking", "thinking": "" if resolved.exclude else thinking,
                         "signature": signature(thinking)})
-    if answer or not content:
+    if answer or not (content or result.tool_calls):
         content.append({"type": "text", "text": answer})
+    content += [tool_use(call) for call in result.tool_calls]
     reason, sequence = stop_of(result)
     return {"id": rid, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": reason, "stop_sequence": sequence, "usage": usage_of(outcome),
             "ponder": ponder_details([result], outcome.prompt_tokens, settings, queue_seconds)}
+
+
+def tool_use(call: ToolCall) -> dict:
+    return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed_arguments()}
 
 
 async def messages(server: Server, request: Request, body: MessagesRequest) -> Response:
@@ -118,9 +135,11 @@ class Blocks:
     def __init__(self) -> None:
         self.index, self.open = -1, None
 
-    def start(self, kind: str) -> str:
+    def start(self, kind: str, block: dict | None = None) -> str:
         self.index, self.open = self.index + 1, kind
-        block = {"type": "thinking", "thinking": "", "signature": ""} if kind == "thinking" else {"type": "text", "text": ""}
+        if block is None:
+            block = {"type": "thinking", "thinking": "", "signature": ""} if kind == "thinking" else \
+                {"type": "text", "text": ""}
         return event({"type": "content_block_start", "index": self.index, "content_block": block}, "content_block_start")
 
     def delta(self, delta: dict) -> str:
@@ -145,6 +164,15 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
         if resolved.on:
             yield blocks.start("thinking")
         async for _index, phase, text in deltas(submission.events):
+            if phase == "tool_call":  # a whole call: its block opened, its input in one delta, closed
+                if blocks.open == "thinking":
+                    yield blocks.delta({"type": "signature_delta", "signature": signature(thought)})
+                if blocks.open is not None:
+                    yield blocks.stop()
+                yield blocks.start("tool_use", {**tool_use(text), "input": {}})
+                yield blocks.delta({"type": "input_json_delta", "partial_json": text.arguments})
+                yield blocks.stop()
+                continue
             text = trimmers[phase].feed(text)
             if not text:
                 continue
@@ -169,7 +197,7 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
             if blocks.open == "thinking":
                 yield blocks.delta({"type": "signature_delta", "signature": signature(thought)})
                 yield blocks.stop()
-            if blocks.index < 0:  # no thinking and no text: one empty text block, as the whole response has
+            if blocks.index < 0:  # no thinking, text or call: one empty text block, as the whole response has
                 yield blocks.start("text")
             if blocks.open == "text":
                 yield blocks.stop()
@@ -194,8 +222,11 @@ async def count_tokens(server: Server, body: CountTokensRequest) -> dict:
     resolved = resolve_or_400(body, server.settings.effort_table)
     fmt = get_format(server.settings.format)
 
+    tools = tools_of(body)
+
     def count() -> int:
-        text = build_prompt(server.backend, body.chat(), fmt, template={"enable_thinking": resolved.on})
+        messages, _, template = with_tools(server.backend, body.chat(), tools, {"enable_thinking": resolved.on})
+        text = build_prompt(server.backend, messages, fmt, template=template)
         return len(server.backend.prompt_ids(text))
 
     return {"input_tokens": await asyncio.wrap_future(server.worker.call(count))}

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
+import json
+from typing import Any
+
 from pydantic import BeforeValidator, Field, StrictBool
 
-from .fields import BIG, Float, Int, NoAnthropicToolChoice, NoTools, RequestModel, Stop, Text
+from .fields import BIG, Float, Int, RequestModel, Stop, Text
 from .schemas import ThinkingOptions
+from .tool_schemas import MAX_TOOLS, Schema
 
 
 class TextBlock(RequestModel):
@@ -32,8 +36,31 @@ class RedactedThinkingBlock(RequestModel):
     data: str = ""
 
 
-Block = Annotated[Union[TextBlock, ThinkingBlock, RedactedThinkingBlock], Field(discriminator="type")]
-BLOCKS = ("text", "thinking", "redacted_thinking")
+class ToolUseBlock(RequestModel):
+    """A call from an earlier assistant turn."""
+
+    type: Literal["tool_use"]
+    id: Annotated[str, Field(max_length=256)]
+    name: Annotated[str, Field(max_length=64)]
+    input: dict[str, Any] = {}
+
+
+class ToolResultBlock(RequestModel):
+    """A call's result, in the user turn after it."""
+
+    type: Literal["tool_result"]
+    tool_use_id: Annotated[str, Field(max_length=256)]
+    content: Text | Annotated[list[TextBlock], Field(max_length=64)] = ""
+    is_error: StrictBool = False
+
+    def text(self) -> str:
+        text = self.content if isinstance(self.content, str) else "".join(b.text for b in self.content)
+        return f"Error: {text}" if self.is_error else text
+
+
+Block = Annotated[Union[TextBlock, ThinkingBlock, RedactedThinkingBlock, ToolUseBlock, ToolResultBlock],
+                  Field(discriminator="type")]
+BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use", "tool_result")
 
 
 def known_blocks(value):
@@ -42,7 +69,8 @@ def known_blocks(value):
         for block in value:
             kind = block.get("type") if isinstance(block, dict) else None
             if kind not in BLOCKS:
-                raise ValueError(f"content blocks of type {kind!r} are not supported: send text blocks")
+                raise ValueError(f"content blocks of type {kind!r} are not supported: send text, thinking, "
+                                 "tool_use and tool_result blocks")
     return value
 
 
@@ -54,6 +82,31 @@ class AnthropicMessage(RequestModel):
         if isinstance(self.content, str):
             return self.content
         return "".join(block.text for block in self.content if isinstance(block, TextBlock))
+
+    def to_dicts(self) -> list[dict]:
+        """The turn in OpenAI's chat shape: a user turn's tool results become tool messages (before its text), an
+        assistant turn's calls its ``tool_calls``."""
+        blocks = [] if isinstance(self.content, str) else self.content
+        results = [{"role": "tool", "tool_call_id": b.tool_use_id, "content": b.text()}
+                   for b in blocks if isinstance(b, ToolResultBlock)]
+        calls = [{"id": b.id, "type": "function", "function": {"name": b.name, "arguments": json.dumps(b.input)}}
+                 for b in blocks if isinstance(b, ToolUseBlock)]
+        text = self.text()
+        message = {"role": self.role, "content": text, **({"tool_calls": calls} if calls else {})}
+        return results + ([message] if text or calls or not results else [])
+
+
+class AnthropicTool(RequestModel):
+    type: Literal["custom"] | None = None
+    name: Annotated[str, Field(max_length=64)]
+    description: Text | None = None
+    input_schema: Schema
+
+
+class AnthropicToolChoice(RequestModel):
+    type: Literal["auto", "any", "tool", "none"]
+    name: Annotated[str, Field(max_length=64)] | None = None
+    disable_parallel_tool_use: StrictBool = False
 
 
 class OutputConfig(RequestModel):
@@ -72,12 +125,14 @@ class PromptFields(RequestModel):
     system: Text | Annotated[list[TextBlock], Field(max_length=64)] | None = None
     thinking: ThinkingOptions | None = None
     output_config: OutputConfig | None = None
+    tools: Annotated[list[AnthropicTool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: AnthropicToolChoice | None = None
 
     def chat(self) -> list[dict]:
         system = self.system if isinstance(self.system, str) or self.system is None else \
             "".join(block.text for block in self.system)
         head = [{"role": "system", "content": system}] if system else []
-        return head + [{"role": m.role, "content": m.text()} for m in self.messages]
+        return head + [d for m in self.messages for d in m.to_dicts()]
 
     def effort(self) -> str | None:
         return self.output_config.effort if self.output_config is not None else None
@@ -91,8 +146,6 @@ class MessagesRequest(PromptFields):
     stop_sequences: Annotated[list[Stop], Field(max_length=16)] | None = None
     stream: StrictBool = False
     metadata: Metadata | None = None
-    tools: NoTools = None  # not honoured: refused unless neutral (``fields.Unsupported``)
-    tool_choice: NoAnthropicToolChoice = None
 
     def user(self) -> str | None:
         return self.metadata.user_id if self.metadata is not None else None

@@ -83,9 +83,6 @@ NoTools = Unsupported(lambda v: v is None or v == [], "an empty list")
 NoText = Unsupported(lambda v: v is None or v == "", 'an empty string')
 PlainText = Unsupported(lambda v: v is None or isinstance(v, dict) and v.get("type") == "text", '{"type": "text"}')
 NoToolChoice = Unsupported(lambda v: v is None or v in ("none", "auto"), '"none" or "auto"')
-NoAnthropicToolChoice = Unsupported(lambda v: v is None or isinstance(v, dict) and v.get("type") in ("none", "auto"),
-                                    '{"type": "auto"} or {"type": "none"}')
-
 
 class RequestModel(BaseModel):
     """The base of every request body's models: unknown fields ignored (clients send many we have no use

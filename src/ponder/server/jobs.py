@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..api import build_prompt, open_thinking, prepare
+from ..generation import prepare, with_tools
+from ..prompts import build_prompt, open_thinking
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
+from ..tools import ToolUse
 from .scored import ChoiceScores, TokenTexts, choice_scores
 from .thinking import Thinking
 from .worker import Ticket
@@ -48,6 +50,7 @@ class Plan:
     template: tuple[tuple[str, object], ...] = ()  # chat template variables, e.g. enable_thinking
     logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
     echo: bool = False  # and each prompt token's
+    tools: ToolUse = ToolUse()  # the tools a chat's answer may call
 
     @property
     def choices(self) -> int:
@@ -81,6 +84,7 @@ class PlanJob:
     on_text: OnChoiceText | None = None
     prompt_tokens: int = 0
     inputs: list = field(default_factory=list)  # each prompt's text or token ids, as the model takes it
+    call_formats: list = field(default_factory=list)  # each prompt's tool-call format (chats)
     texts: list[str] = field(default_factory=list)  # each prompt's text
 
     def start(self, ticket: Ticket) -> list:
@@ -105,13 +109,17 @@ class PlanJob:
             continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
             top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
             cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
+            tools=plan.tools, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
 
     def model_input(self, prompt, fmt) -> str | list[int]:
         """A chat rendered by the template, or a raw prompt (text or checked token ids), opened for thinking."""
         if self.plan.mode == CHAT:
-            return build_prompt(self.backend, list(prompt), fmt, template=dict(self.plan.template))
+            messages, call_format, template = with_tools(self.backend, list(prompt), self.plan.tools,
+                                                         dict(self.plan.template))
+            self.call_formats.append(call_format)
+            return build_prompt(self.backend, messages, fmt, template=template)
         if isinstance(prompt, str):
             return open_thinking(prompt, fmt) if self.plan.mode == THINK else prompt
         ids = list(prompt)

@@ -8,11 +8,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..errors import PonderError
 from .errors import ApiError, error_event
 from .jobs import CHAT, TEXT, THINK, Outcome, Plan
-from .responses import FINISH, Envelope, Trimmer, delta_chunk, response, scores_of, usage_chunk
+from .responses import Envelope, finish_of, Trimmer, delta_chunk, response, scores_of, usage_chunk
 from .schemas import ChatRequest, CompletionRequest, GenerationRequest
 from .serving import SSE_HEADERS, Server, Submission, deltas, gone, preview_of, sse, submit, summary
 from .settings import ServerSettings
 from .thinking import Resolved, ThinkingAsk, resolve
+from .tool_schemas import check_results, tool_use_or_400
 from .worker import ClientGone
 
 
@@ -57,8 +58,11 @@ def chat_plan(body: ChatRequest, settings: ServerSettings) -> tuple[Plan, Resolv
     resolved = resolve_or_400(thinking_ask(body, settings, limit))
     # the template hears whether the model thinks (Qwen3's closes an empty thought when it does not)
     template = {**(body.chat_template_kwargs or {}), "enable_thinking": resolved.on}
-    plan = Plan(prompts=(tuple(body.chat()),), n=body.n, thinking=resolved.thinking, max_tokens=limit, mode=CHAT,
-                template=tuple(sorted(template.items())),
+    messages = body.chat()
+    check_results(messages)
+    tools = tool_use_or_400(body.tools, body.tool_choice, body.parallel_tool_calls, ("tools", "tool_choice"))
+    plan = Plan(prompts=(tuple(messages),), n=body.n, thinking=resolved.thinking, max_tokens=limit, mode=CHAT,
+                template=tuple(sorted(template.items())), tools=tools,
                 logprobs=(body.top_logprobs or 0) if body.logprobs else None, **plan_fields(body, settings))
     return plan, resolved
 
@@ -120,6 +124,7 @@ async def stream(server: Server, env: Envelope, body: GenerationRequest, plan: P
     """SSE: the thinking deltas, then the answer's, each choice's finish (with its log probabilities), usage, ``[DONE]``."""
     ticket, finished = submission.ticket, False
     trimmers: dict[tuple[int, str], Trimmer] = {}
+    calls: dict[int, int] = {}  # each choice's calls streamed so far
     try:
         for index in range(plan.choices):
             if env.kind == "chat":
@@ -129,6 +134,10 @@ async def stream(server: Server, env: Envelope, body: GenerationRequest, plan: P
         async for index, phase, text in deltas(submission.events):
             if phase == "thinking" and not env.reasoning:
                 continue  # excluded: the model thinks, the client does not see it
+            if phase == "tool_call":
+                calls[index] = calls.get(index, 0) + 1
+                yield sse(delta_chunk(env, index, phase, {"index": calls[index] - 1, **text.to_openai()}))
+                continue
             if env.kind != "raw":  # a raw continuation is sent exactly as generated
                 text = trimmers.setdefault((index, phase), Trimmer()).feed(text)
             if text:
@@ -141,7 +150,7 @@ async def stream(server: Server, env: Envelope, body: GenerationRequest, plan: P
             yield sse(error_event(f"internal error ({type(err).__name__})", None, "internal_error", "server_error"))
         else:
             for index, result in enumerate(outcome.results):
-                yield sse(delta_chunk(env, index, None, "", FINISH[result.finish_reason], scores_of(outcome, index)))
+                yield sse(delta_chunk(env, index, None, "", finish_of(result), scores_of(outcome, index)))
             if body.include_usage():
                 yield sse(usage_chunk(env, outcome, server.settings, ticket.queue_seconds))
             server.recent.update(env.id, **summary(server, outcome, ticket))

@@ -109,11 +109,19 @@ def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSe
 
 # whole responses
 
+def finish_of(result: Result) -> str:
+    """OpenAI's finish reason: ``tool_calls`` when the answer made calls."""
+    return "tool_calls" if result.tool_calls else FINISH[result.finish_reason]
+
+
 def chat_choice(env: Envelope, index: int, result: Result, scores: ChoiceScores, prompt: str) -> dict:
-    message = {"role": "assistant", "content": result.answer.strip(),
+    content = result.answer.strip()
+    message = {"role": "assistant", "content": content or (None if result.tool_calls else ""),
                **{name: result.thinking.strip() for name in env.reasoning}}
+    if result.tool_calls:
+        message["tool_calls"] = [call.to_openai() for call in result.tool_calls]
     logprobs = chat_logprobs(scores, env.reasoning) if env.logprobs else None
-    return {"index": index, "message": message, "finish_reason": FINISH[result.finish_reason], "logprobs": logprobs}
+    return {"index": index, "message": message, "finish_reason": finish_of(result), "logprobs": logprobs}
 
 
 def text_choice(env: Envelope, index: int, result: Result, scores: ChoiceScores, prompt: str) -> dict:
@@ -149,7 +157,7 @@ def scores_of(outcome: Outcome, index: int) -> ChoiceScores:
 
 # streamed chunks
 
-def delta_chunk(env: Envelope, index: int, phase: str | None, text: str, finish: str | None = None,
+def delta_chunk(env: Envelope, index: int, phase: str | None, text, finish: str | None = None,
                 scores: ChoiceScores | None = None) -> dict:
     """One choice's delta: the thinking under the reasoning names, the answer as ``content`` / ``text``.
 
@@ -167,6 +175,8 @@ def delta_chunk(env: Envelope, index: int, phase: str | None, text: str, finish:
             delta = {"role": "assistant", "content": ""}
         elif phase == "thinking":
             delta = {name: text for name in env.reasoning}
+        elif phase == "tool_call":  # a whole call: ``text`` is the call, as {"index": k, "id"...} of OpenAI's delta
+            delta = {"tool_calls": [text]}
         elif phase is not None:
             delta = {"content": text}
         choice = {"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}

@@ -15,6 +15,7 @@ from .fields import (
     BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One, PlainText,
     RequestModel, ShortText, Stop, Text, Unit, Units, Zero,
 )
+from .tool_schemas import HistoryCall, OpenAIChoice, OpenAITools
 
 
 class FillerOptions(RequestModel):
@@ -87,11 +88,21 @@ class TextPart(RequestModel):
 class Message(RequestModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | list[TextPart] | None = None
+    tool_calls: Annotated[list[HistoryCall], Field(max_length=64)] | None = None  # an assistant's calls
+    tool_call_id: Annotated[str, Field(max_length=256)] | None = None  # the call a tool message answers
 
     def text(self) -> str:
         if isinstance(self.content, list):
             return "".join(part.text for part in self.content)
         return self.content or ""
+
+    def to_dict(self) -> dict:
+        message = {"role": self.role, "content": self.text()}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.role == "tool":
+            message["tool_call_id"] = self.tool_call_id
+        return message
 
 
 TemplateValue = Union[StrictBool, StrictInt, StrictStr, None]
@@ -123,8 +134,6 @@ class GenerationRequest(RequestModel):
     repetition_penalty: One = None  # vLLM's
     logit_bias: NoBias = None
     response_format: PlainText = None
-    tools: NoTools = None
-    tool_choice: NoToolChoice = None
     functions: NoTools = None  # the tools' older names
     function_call: NoToolChoice = None
 
@@ -151,9 +160,12 @@ class ChatRequest(GenerationRequest):
     messages: Annotated[list[Message], Field(min_length=1)]
     logprobs: StrictBool = False
     top_logprobs: Int(ge=0, le=TOP_LOGPROBS) | None = None
+    tools: OpenAITools | None = None
+    tool_choice: OpenAIChoice | None = None
+    parallel_tool_calls: StrictBool | None = None
 
     def chat(self) -> list[dict]:
-        return [{"role": m.role, "content": m.text()} for m in self.messages]
+        return [m.to_dict() for m in self.messages]
 
 
 TokenId = Int(ge=0, lt=1 << 31)
@@ -177,6 +189,8 @@ class CompletionRequest(GenerationRequest):
     logprobs: Int(ge=0, le=TOP_LOGPROBS) | None = None
     best_of: One = None  # not honoured, as the other unsupported fields
     suffix: NoText = None
+    tools: NoTools = None  # a text completion has no tools
+    tool_choice: NoToolChoice = None
 
     def prompts(self) -> list[str | list[int]]:
         prompt = self.prompt

@@ -148,8 +148,8 @@ async def deltas(events: asyncio.Queue):
         if event is DONE:
             return
         index, phase, text = event
-        while pending and pending[0] is not DONE and pending[0][:2] == (index, phase):
-            text += pending.popleft()[2]
+        while isinstance(text, str) and pending and pending[0] is not DONE and pending[0][:2] == (index, phase):
+            text += pending.popleft()[2]  # a tool call (not text) is never joined
         yield index, phase, text
 
 
