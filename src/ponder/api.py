@@ -88,7 +88,7 @@ def generate(
     if tools or tool_choice is not None:
         if endpoint is not None:
             raise PonderError("tools need a local model: the s1 loop over an endpoint does not read calls")
-        options["tools"] = tool_use(tools, tool_choice, parallel_tool_calls)
+        options["tools"] = ToolUse.make(tools, tool_choice, parallel_tool_calls)
     if endpoint is not None:
         check(max_tokens, prompt)
         check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
@@ -167,15 +167,9 @@ def start(engine: Backend, request: Mapping) -> "Generation":
     check(request.get("max_tokens", 1024), request["prompt"], request.get("thinking"),
           request.get("continuation", False))
     if "tools" in request or "tool_choice" in request:
-        request["tools"] = tool_use(request.pop("tools", None), request.pop("tool_choice", None),
-                                    request.pop("parallel_tool_calls", True))
+        request["tools"] = ToolUse.make(request.pop("tools", None), request.pop("tool_choice", None),
+                                        request.pop("parallel_tool_calls", True))
     return prepare(engine, **request)
-
-
-def tool_use(tools, tool_choice, parallel: bool) -> ToolUse:
-    """``generate``'s tool arguments made one: a ``tool_choice`` that is a tool's name asks for a call to it."""
-    named = isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required")
-    return ToolUse.make(tools, {"name": tool_choice} if named else tool_choice, parallel)
 
 
 def finish(index: int, generation: "Generation", trace, error) -> tuple[int, Result | Exception]:

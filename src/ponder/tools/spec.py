@@ -119,10 +119,12 @@ def tools_from(specs: Iterable[Tool | Mapping] | None) -> tuple[Tool, ...]:
 
 def choice_from(choice: str | Mapping | ToolChoice | None, tools: tuple[Tool, ...], parallel: bool = True) \
         -> ToolChoice:
-    """OpenAI's ``tool_choice`` ("auto", "none", "required", ``{"type": "function", "function": {"name"}}``),
-    checked against the tools."""
+    """OpenAI's ``tool_choice`` ("auto", "none", "required", ``{"type": "function", "function": {"name"}}``) or
+    a tool's name, checked against the tools."""
     if isinstance(choice, ToolChoice):
         made = choice
+    elif isinstance(choice, str) and choice not in (AUTO, NONE, REQUIRED):
+        made = ToolChoice(NAMED, choice, parallel)
     elif choice is None or isinstance(choice, str):
         made = ToolChoice(choice or AUTO, parallel=parallel)
     else:
