@@ -9,10 +9,11 @@ from .result import Result
 from .usage import Usage
 from .sampling import Sampling
 from .tools import Tool, ToolCall
+from .turns import TurnBudget
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adaptive", "Budget", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
-    "Sampling", "ThinkFormat", "Tool", "ToolCall", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
+    "Sampling", "ThinkFormat", "Tool", "ToolCall", "TurnBudget", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections import deque
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -16,6 +17,7 @@ from .policies import Thinking, policies_for
 from .prompts import Messages, build_prompt, is_token_ids, open_thinking, thinking_closed  # noqa: F401 (re-exported)
 from .result import Result
 from .tools import ToolUse
+from .turns import TurnBudget
 
 def generate(
     prompt: str | Messages,
@@ -46,6 +48,7 @@ def generate(
     tools: Sequence | None = None,
     tool_choice=None,
     parallel_tool_calls: bool = True,
+    turn: TurnBudget | None = None,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -79,11 +82,15 @@ def generate(
     ``result.tool_calls``. ``tool_choice``: ``"auto"`` (the model decides), ``"none"``,
     ``"required"`` (a call to one of the tools) or a tool's name (a call to it); a required or named
     call is held to the grammar of its arguments' JSON Schema, so it always parses.
+
+    ``turn`` (a ``ponder.TurnBudget``) holds the thinking of a whole turn (a tool loop's generations
+    since the last user message) within one budget: the chat's earlier thinking in the turn is
+    counted, this generation gets what is left (``result.turn`` gives the account).
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
-                   prompt_logprobs=prompt_logprobs)
+                   prompt_logprobs=prompt_logprobs, turn=turn)
     placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
     if tools or tool_choice is not None:
         if endpoint is not None:
@@ -94,9 +101,9 @@ def generate(
         check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
         text_options = dict(raw_prompt=raw_prompt, chat=chat, system=system)
-        return generate_over(endpoint, prompt, model, policies_for(thinking), get_format(format), max_tokens,
+        return generate_over(endpoint, prompt, model, thinking, get_format(format), max_tokens,
                              text_options, dict(temperature=temperature, top_p=top_p, seed=seed, top_k=top_k),
-                             stops, on_text)
+                             stops, on_text, turn)
     check(max_tokens, prompt, thinking, continuation)
     engine = engine_for(model, backend, n_ctx, placement)
     with exclusive(engine):  # one generation at a time on a model's KV cache; other threads wait their turn
@@ -218,13 +225,23 @@ def check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, pr
                           "prompt as text (pass the prompt as text)")
 
 
-def generate_over(endpoint, prompt, model, policy, fmt, max_tokens, text_options, sampling, stops, on_text):
-    """``generate`` against a server: the s1 loop over its completions endpoint."""
+def generate_over(endpoint, prompt, model, thinking, fmt, max_tokens, text_options, sampling, stops, on_text,
+                  turn: TurnBudget | None = None):
+    """``generate`` against a server: the s1 loop over its completions endpoint (a turn's thinking counted by
+    the server's tokenizer)."""
     from .remote import ChatML, client_for, generate_remote
 
     client = client_for(endpoint, model)
+    spent = None
+    if turn is not None:
+        if isinstance(prompt, str):
+            raise PonderError("a turn budget counts the thinking in a chat's history: give the chat as messages")
+        spent = turn.spent_in(prompt, client.count)
+        thinking = turn.thinking(thinking, spent)
+    policy = policies_for(thinking)
     if text_options["raw_prompt"]:
         text = prompt
     else:
         text = build_prompt(ChatML(), prompt, fmt, chat=text_options["chat"], system=text_options["system"])
-    return generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)
+    result = generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)
+    return result if turn is None else replace(result, turn=turn.report(spent, result.usage.thinking_tokens))

@@ -16,6 +16,7 @@ from .result import Result, build_result
 from .sampling import Sampling
 from .tools import CallFormat, CallReader, ToolUse
 from .trace import Trace
+from .turns import TurnBudget
 
 CALL_ROOM = 64  # completion tokens a forced call keeps for itself: the thinking is capped to leave them
 
@@ -33,6 +34,7 @@ class Generation:
     decoder: Decoder
     end_marker: str
     calls: "CallStream | None" = None
+    turn: tuple | None = None  # (TurnBudget, thinking spent before this generation)
 
     def result(self, trace: Trace) -> Result:
         decoder = self.decoder
@@ -49,6 +51,9 @@ class Generation:
             reader = self.calls.reader
             if reader.calls:
                 result = replace(result, answer=reader.text, tool_calls=tuple(reader.calls))
+        if self.turn is not None:
+            budget, before = self.turn
+            result = replace(result, turn=budget.report(before, result.usage.thinking_tokens))
         return result
 
 
@@ -83,12 +88,20 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
             on_text: OnText | None = None, stop: str | Sequence[str] = (),
             cancelled: Callable[[], bool] | None = None, continuation: bool = False,
             logprobs: int | None = None, prompt_logprobs: bool = False, template: Mapping | None = None,
-            tools: ToolUse | None = None, call_format: CallFormat | None = None) -> Generation:
+            tools: ToolUse | None = None, call_format: CallFormat | None = None,
+            turn: TurnBudget | None = None) -> Generation:
     """The prompt's ids and a decoder for them, checked against the model's context.
 
     ``tools``: the answer is read for calls (in ``call_format`` where the caller rendered the tools into a
     raw prompt itself, as the server does), and under a forced choice held to the call's grammar.
+    ``turn``: the thinking is held within what the turn budget has left after the chat's earlier thinking.
     """
+    spent = None
+    if turn is not None:
+        if isinstance(prompt, str) or is_token_ids(prompt):
+            raise PonderError("a turn budget counts the thinking in a chat's history: give the chat as messages")
+        spent = turn.spent_in(prompt, lambda text: len(engine.tokenize(text)))
+        thinking = turn.thinking(thinking, spent)
     fmt = get_format(format)
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     raw_prompt = raw_prompt or continuation
@@ -123,7 +136,7 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
                       calls if calls and on_text else on_text, stops, cancelled,
                       think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs,
                       constraint=forced_call(engine, tools, call_format) if forced else None)
-    return Generation(text, prompt_ids, decoder, fmt.end, calls)
+    return Generation(text, prompt_ids, decoder, fmt.end, calls, None if turn is None else (turn, spent))
 
 
 def room_for_call(policy: Chain, max_tokens: int) -> Chain:

@@ -30,6 +30,7 @@ class Result:
     logprobs: tuple | None = None  # per completion token a ponder.logprobs.TokenLogprob, when asked for
     prompt_logprobs: tuple | None = None  # per prompt token (None for the first), when asked for
     probes: tuple = ()  # adaptive thinking's probes, each a ponder.policies.ProbeAnswer (at, text, tokens)
+    turn: dict | None = None  # a turn budget's account: spent before, spent with this generation, remaining
     tool_calls: tuple = ()  # the calls read from the answer, each a ponder.ToolCall (the answer is the text around them)
 
     @property
@@ -50,6 +51,7 @@ class Result:
             "injections": list(self.injections),
             "probes": [{"at": p.at, "answer": p.text, "tokens": p.tokens} for p in self.probes],
             **({"tool_calls": [c.to_openai() for c in self.tool_calls]} if self.tool_calls else {}),
+            **({"turn": self.turn} if self.turn else {}),
             "prompt": self.prompt,
             "completion": self.completion,
         }

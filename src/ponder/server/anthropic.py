@@ -63,7 +63,8 @@ def messages_plan(body: MessagesRequest, settings: ServerSettings) -> tuple[Plan
     resolved = resolve_or_400(body, settings.effort_table, body.max_tokens)
     messages = body.chat()
     check_results(messages)
-    plan = Plan(prompts=(tuple(messages),), n=1, tools=tools_of(body), thinking=resolved.thinking, max_tokens=body.max_tokens,
+    plan = Plan(prompts=(tuple(messages),), n=1, tools=tools_of(body),
+                turn=body.thinking.turn() if body.thinking is not None else None, thinking=resolved.thinking, max_tokens=body.max_tokens,
                 max_prompt_tokens=settings.max_prompt_tokens, temperature=body.temperature or 0.0,
                 top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,
                 stop=tuple(body.stop_sequences or ()), format=settings.format, mode=CHAT,
@@ -107,7 +108,7 @@ def message_body(rid: str, model: str, outcome: Outcome, resolved: Resolved, set
     reason, sequence = stop_of(result)
     return {"id": rid, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": reason, "stop_sequence": sequence, "usage": usage_of(outcome),
-            "ponder": ponder_details([result], outcome.prompt_tokens, settings, queue_seconds)}
+            "ponder": ponder_details([result], outcome.prompt_tokens, settings, queue_seconds, outcome.turn)}
 
 
 def tool_use(call: ToolCall) -> dict:
@@ -205,7 +206,8 @@ async def stream(server: Server, rid: str, resolved: Resolved, submission: Submi
             usage = usage_of(outcome)  # cumulative, as Anthropic's: input_tokens now apart from what the cache read
             yield event({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": sequence},
                          "usage": usage, "ponder": ponder_details(list(outcome.results), outcome.prompt_tokens,
-                                                                  server.settings, ticket.queue_seconds)},
+                                                                  server.settings, ticket.queue_seconds,
+                                                                  outcome.turn)},
                         "message_delta")
             yield event({"type": "message_stop"}, "message_stop")
             server.recent.update(rid, **summary(server, outcome, ticket))

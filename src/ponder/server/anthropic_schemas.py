@@ -92,7 +92,9 @@ class AnthropicMessage(RequestModel):
         calls = [{"id": b.id, "type": "function", "function": {"name": b.name, "arguments": json.dumps(b.input)}}
                  for b in blocks if isinstance(b, ToolUseBlock)]
         text = self.text()
-        message = {"role": self.role, "content": text, **({"tool_calls": calls} if calls else {})}
+        thought = "".join(b.thinking for b in blocks if isinstance(b, ThinkingBlock))
+        message = {"role": self.role, "content": text, **({"tool_calls": calls} if calls else {}),
+                   **({"reasoning_content": thought} if thought and self.role == "assistant" else {})}
         return results + ([message] if text or calls or not results else [])
 
 

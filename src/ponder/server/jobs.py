@@ -11,6 +11,7 @@ from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
 from ..tools import ToolUse
+from ..turns import TurnBudget
 from .scored import ChoiceScores, TokenTexts, choice_scores
 from .thinking import Thinking
 from .worker import Ticket
@@ -51,6 +52,7 @@ class Plan:
     logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
     echo: bool = False  # and each prompt token's
     tools: ToolUse = ToolUse()  # the tools a chat's answer may call
+    turn: TurnBudget | None = None  # one thinking budget across the chat's turn
 
     @property
     def choices(self) -> int:
@@ -69,6 +71,7 @@ class Outcome:
     results: tuple[Result, ...]
     scores: tuple[ChoiceScores, ...] = ()
     prompts: tuple[str, ...] = ()  # each prompt's text as the model saw it
+    turn: dict | None = None  # the turn budget's account (the choice that thought most)
 
 
 OnChoiceText = Callable[[int, str, str], None]  # (choice index, phase, text delta)
@@ -86,6 +89,7 @@ class PlanJob:
     inputs: list = field(default_factory=list)  # each prompt's text or token ids, as the model takes it
     call_formats: list = field(default_factory=list)  # each prompt's tool-call format (chats)
     texts: list[str] = field(default_factory=list)  # each prompt's text
+    spent: int = 0  # a turn budget's thinking spent before this request
 
     def start(self, ticket: Ticket) -> list:
         """Check the prompts, report the prompt tokens through ``on_start``, and make every choice's generation.
@@ -104,14 +108,23 @@ class PlanJob:
                                     f"(--max-prompt-tokens {plan.max_prompt_tokens}): shorten it")
             self.prompt_tokens += count
         self.on_start(self.prompt_tokens)
+        thinking = [self.turn_thinking(prompt) for prompt in plan.prompts]
         return [prepare(
-            backend, self.inputs[index // plan.n], thinking=plan.thinking, raw_prompt=True, format=fmt,
+            backend, self.inputs[index // plan.n], thinking=thinking[index // plan.n], raw_prompt=True, format=fmt,
             continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
             top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
             cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
             tools=plan.tools, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
+
+    def turn_thinking(self, prompt):
+        """The plan's thinking, held within what its turn budget has left after the chat's earlier thinking."""
+        turn = self.plan.turn
+        if turn is None:
+            return self.plan.thinking
+        self.spent = turn.spent_in(list(prompt), lambda text: len(self.backend.tokenize(text)))
+        return turn.thinking(self.plan.thinking, self.spent)
 
     def model_input(self, prompt, fmt) -> str | list[int]:
         """A chat rendered by the template, or a raw prompt (text or checked token ids), opened for thinking."""
@@ -138,7 +151,10 @@ class PlanJob:
             tokens = TokenTexts(self.backend)
             scores = tuple(choice_scores(tokens, r, self.ids_of(self.inputs[i // plan.n]))
                            for i, r in enumerate(results))
-        return Outcome(self.prompt_tokens, tuple(results), scores, tuple(self.texts))
+        turn = None
+        if plan.turn is not None:
+            turn = plan.turn.report(self.spent, max(r.usage.thinking_tokens for r in results))
+        return Outcome(self.prompt_tokens, tuple(results), scores, tuple(self.texts), turn)
 
     def ids_of(self, given) -> list[int]:
         return given if isinstance(given, list) else self.backend.prompt_ids(given)

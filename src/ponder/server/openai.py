@@ -63,6 +63,7 @@ def chat_plan(body: ChatRequest, settings: ServerSettings) -> tuple[Plan, Resolv
     tools = tool_use_or_400(body.tools, body.tool_choice, body.parallel_tool_calls, ("tools", "tool_choice"))
     plan = Plan(prompts=(tuple(messages),), n=body.n, thinking=resolved.thinking, max_tokens=limit, mode=CHAT,
                 template=tuple(sorted(template.items())), tools=tools,
+                turn=body.thinking.turn() if body.thinking is not None else None,
                 logprobs=(body.top_logprobs or 0) if body.logprobs else None, **plan_fields(body, settings))
     return plan, resolved
 

@@ -89,8 +89,10 @@ def choice_detail(index: int, result: Result) -> dict:
                 {k: i[k] for k in ("reason", "phase", "length", "text")} for i in result.injections]}
 
 
-def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSettings, queue_seconds: float) -> dict:
-    """The ``ponder`` object: what the thinking spent, summed over choices, and each choice's own figures."""
+def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSettings, queue_seconds: float,
+                   turn: dict | None = None) -> dict:
+    """The ``ponder`` object: what the thinking spent, summed over choices, and each choice's own figures (and
+    the turn budget's account, where the request gave one)."""
     choices = [choice_detail(i, r) for i, r in enumerate(results)]
     details = {k: sum(c[k] for c in choices) for k in COUNTS}
     details.update(
@@ -104,6 +106,8 @@ def ponder_details(results: list[Result], prompt_tokens: int, settings: ServerSe
     cost = settings.cost(prompt_tokens, sum(r.usage.spent_tokens for r in results))  # probes are compute spent
     if cost is not None:
         details["cost"] = cost
+    if turn is not None:
+        details["turn"] = turn
     return details
 
 
@@ -147,7 +151,7 @@ def response(env: Envelope, outcome: Outcome, settings: ServerSettings, queue_se
         **env.head(),
         "choices": choices,
         "usage": usage(results, outcome.prompt_tokens),
-        "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds),
+        "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds, outcome.turn),
     }
 
 
@@ -192,4 +196,4 @@ def usage_chunk(env: Envelope, outcome: Outcome, settings: ServerSettings, queue
     """The last chunk when ``stream_options.include_usage`` is set: no choices, the usage and ``ponder``."""
     results = list(outcome.results)
     return {**env.head(streaming=True), "choices": [], "usage": usage(results, outcome.prompt_tokens),
-            "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds)}
+            "ponder": ponder_details(results, outcome.prompt_tokens, settings, queue_seconds, outcome.turn)}

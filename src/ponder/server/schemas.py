@@ -15,6 +15,9 @@ from .fields import (
     BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One, PlainText,
     RequestModel, ShortText, Stop, Text, Unit, Units, Zero,
 )
+from ..errors import PonderError
+from ..turns import TurnBudget
+from .errors import ApiError
 from .tool_schemas import HistoryCall, OpenAIChoice, OpenAITools
 
 
@@ -65,6 +68,22 @@ class ThinkingOptions(RequestModel):
     type: Literal["enabled", "disabled", "adaptive"] | None = None
     budget_tokens: Count | None = None
     display: Literal["summarized", "omitted"] | None = None  # omitted: thinking done, not returned
+    # one budget across a turn (a tool loop's generations since the last user message): ``ponder.TurnBudget``
+    turn_max_tokens: Count | None = None
+    turn_min_tokens: Count | None = None
+    turn_spent_tokens: Count | None = None  # the turn's thinking so far as the client counted it (else: the history's)
+
+    def turn(self) -> TurnBudget | None:
+        if self.turn_max_tokens is None and self.turn_min_tokens is None:
+            if self.turn_spent_tokens is not None:
+                raise ApiError(400, "thinking.turn_spent_tokens counts against a turn budget: give "
+                                    "turn_max_tokens or turn_min_tokens too", "thinking.turn_spent_tokens",
+                               "invalid_thinking")
+            return None
+        try:
+            return TurnBudget(self.turn_max_tokens, self.turn_min_tokens or 0, self.turn_spent_tokens)
+        except PonderError as err:
+            raise ApiError(400, str(err), "thinking", "invalid_thinking") from None
 
 
 class ReasoningOptions(RequestModel):
@@ -90,6 +109,8 @@ class Message(RequestModel):
     content: Text | list[TextPart] | None = None
     tool_calls: Annotated[list[HistoryCall], Field(max_length=64)] | None = None  # an assistant's calls
     tool_call_id: Annotated[str, Field(max_length=256)] | None = None  # the call a tool message answers
+    reasoning_content: Text | None = None  # an assistant's thinking (llama.cpp's and SGLang's name), for turn budgets
+    reasoning: Text | None = None  # the same under vLLM's and OpenRouter's name
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -102,6 +123,9 @@ class Message(RequestModel):
             message["tool_calls"] = [call.to_dict() for call in self.tool_calls]
         if self.role == "tool":
             message["tool_call_id"] = self.tool_call_id
+        thought = self.reasoning_content or self.reasoning
+        if self.role == "assistant" and thought:
+            message["reasoning_content"] = thought
         return message
 
 
