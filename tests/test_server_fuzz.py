@@ -27,6 +27,8 @@ POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 CASES = [  # operations without a body or query have no invalid requests to make
     ("POST", "/v1/chat/completions", POSITIVE), ("POST", "/v1/chat/completions", NEGATIVE),
     ("POST", "/v1/completions", POSITIVE), ("POST", "/v1/completions", NEGATIVE),
+    ("POST", "/v1/responses", POSITIVE), ("POST", "/v1/responses", NEGATIVE),
+    ("GET", "/v1/responses/{response_id}", POSITIVE), ("GET", "/v1/responses/{response_id}", NEGATIVE),
     ("POST", "/v1/messages", POSITIVE), ("POST", "/v1/messages", NEGATIVE),
     ("POST", "/v1/messages/count_tokens", POSITIVE), ("POST", "/v1/messages/count_tokens", NEGATIVE),
     ("GET", "/v1/models", POSITIVE), ("GET", "/v1/models/{model_id}", POSITIVE), ("GET", "/health", POSITIVE),
@@ -52,6 +54,8 @@ def small(body):
     if isinstance(body, dict):
         body = dict(body, max_tokens=4, n=1)
         body.pop("max_completion_tokens", None)
+        if "input" in body:  # the Responses API's limit
+            body["max_output_tokens"] = 4
         if isinstance(body.get("prompt"), list) and body["prompt"]:
             body["prompt"] = body["prompt"][:1]
     return body

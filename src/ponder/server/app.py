@@ -16,12 +16,13 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..backends import load_backend
-from . import anthropic, openai
+from . import anthropic, openai, responses_api
 from .anthropic_schemas import CountTokensRequest, MessagesRequest
 from .errors import ApiError, error_response
 from .guard import Guard
 from .metrics import Metrics, Recent
 from .middleware import BodyLimit, RequestMetrics
+from .responses_schemas import ResponsesRequest
 from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
 from .serving import Server
 from .settings import ServerSettings
@@ -86,6 +87,19 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
     async def completions(body: CompletionRequest, request: Request):
         """The prompt (text or token ids) is continued as is; asked for thinking, it opens the thinking."""
         return await openai.completions(server, request, body)
+
+    @app.post("/v1/responses", dependencies=[auth], tags=["openai"])
+    async def create_response(body: ResponsesRequest, request: Request):
+        """OpenAI's Responses API: a reasoning item with the thinking, then the answer; ``previous_response_id``."""
+        return await responses_api.create(server, request, body)
+
+    @app.get("/v1/responses/{response_id}", dependencies=[auth], tags=["openai"])
+    async def get_response(response_id: str, stream: bool = False):
+        return responses_api.retrieve(server, response_id, stream)
+
+    @app.delete("/v1/responses/{response_id}", dependencies=[auth], tags=["openai"])
+    async def delete_response(response_id: str):
+        return responses_api.delete(server, response_id)
 
     @app.post("/v1/messages", dependencies=[auth], tags=["anthropic"])
     async def messages(body: MessagesRequest, request: Request):

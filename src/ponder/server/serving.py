@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from ..errors import PonderError
 from .errors import ApiError
 from .jobs import InvalidPrompt, Outcome, Plan, PlanJob
 from .metrics import Metrics, Recent
+from .response_store import ResponseStore
 from .responses import ponder_details
 from .settings import ServerSettings
 from .thinking import describe
@@ -29,13 +30,14 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 @dataclass
 class Server:
-    """What every request shares: settings, the loaded backend, the worker, metrics and the live view."""
+    """What every request shares: settings, the loaded backend, the worker, metrics, the live view, stored responses."""
 
     settings: ServerSettings
     backend: Any
     worker: GenerationWorker
     metrics: Metrics
     recent: Recent
+    responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's stored responses
 
 
 @dataclass
