@@ -10,6 +10,9 @@ Run: ``.venv/bin/python bench/tools.py`` (SmolLM2-135M-Instruct, the embedded de
 2. Forced calls that parse and validate against their schema, over ``--n`` prompts x thinking caps
    (8, 32, 128 tokens and none), three tools (a string, an enum and an integer, a nested array),
    greedy and sampled. Target: 100 %.
+3. A 3-step tool loop (two forced calls, then an answer) under a turn budget of T thinking tokens,
+   each generation asked for at least 2T/3: the turn's total thinking <= T in how many of ``--runs``
+   runs (target: all), against the same loop with a per-request budget of T.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import jsonschema_rs
 import numpy as np
 
 import ponder
-from ponder import Budget, Tool
+from ponder import Budget, Tool, TurnBudget
 from ponder.tools import ToolUse
 from ponder.tools.formats import FALLBACK
 from ponder.tools.grammar import Constraint, call_grammar
@@ -120,15 +123,43 @@ def figure_parse(backend, n: int) -> None:
     print(f"   all: {good}/{total} = {share:.1f} %  target 100 %  {'meets' if good == total else 'MISSES'}")
 
 
+def loop_thinking(backend, question: str, seed: int, per_request: Budget, turn: TurnBudget | None) -> int:
+    """The thinking tokens of one 3-step tool loop: two forced calls and their results, then the answer."""
+    chat, total = [{"role": "user", "content": question}], 0
+    for step in range(3):
+        r = ponder.generate(chat, backend, per_request, tools=[CALC], tool_choice="required" if step < 2 else "none",
+                            max_tokens=256, temperature=0.8, seed=seed + step, turn=turn)
+        total += r.usage.thinking_tokens
+        if step < 2:
+            [call] = r.tool_calls
+            chat += [{"role": "assistant", "content": r.answer, "reasoning_content": r.thinking,
+                      "tool_calls": [call.to_openai()]}, {"role": "tool", "tool_call_id": call.id, "content": "42"}]
+    return total
+
+
+def figure_turns(backend, runs: int, budget: int) -> None:
+    print(f"3. a 3-step tool loop, {runs} runs, each generation asked for at least {2 * budget // 3} thinking tokens")
+    floor = 2 * budget // 3
+    for name, per_request, turn in (("turn budget", Budget(min_tokens=floor), TurnBudget(max_tokens=budget)),
+                                    ("per-request budget", Budget(min_tokens=floor, max_tokens=budget), None)):
+        totals = [loop_thinking(backend, q, i, per_request, turn) for i, q in enumerate(questions(runs, seed=1))]
+        within = sum(t <= budget for t in totals)
+        print(f"   {name:>18} of {budget}: turn's thinking <= {budget} in {within}/{runs} runs "
+              f"({100 * within / runs:.0f} %), mean {statistics.mean(totals):.1f}, max {max(totals)} tokens")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=52, help="prompts for figure 2 (each at every cap)")
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20, help="tool loops for figure 3")
+    parser.add_argument("--turn-budget", type=int, default=96)
     args = parser.parse_args()
     backend = ponder.load_backend()
     np.random.seed(0)
     figure_cost(backend, args.pairs)
     figure_parse(backend, args.n)
+    figure_turns(backend, args.runs, args.turn_budget)
 
 
 if __name__ == "__main__":

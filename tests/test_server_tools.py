@@ -116,7 +116,7 @@ def test_anthropic_tool_use_whole_streamed_and_its_result(up):
 
 @pytest.fixture(scope="module")
 def qwen_server():
-    served = start("--model", qwen3_tiny.gguf(), "--max-tokens", "160")
+    served = start("--model", qwen3_tiny.gguf(), "--max-tokens", "256")
     yield served
     stop(served)
 
@@ -134,3 +134,23 @@ def test_qwen3s_own_template_writes_the_tools_and_its_calls_parse(qwen_server):
     assert r.usage.prompt_tokens == len(reference.encode(rendered + "<think>\n"))
     [call] = r.choices[0].message.tool_calls
     assert call.function.name == "weather" and json.loads(call.function.arguments)["unit"] in ("celsius", "fahrenheit")
+
+
+# the agent example, run as a user runs it
+
+@pytest.mark.parametrize("which", ["smollm2", "qwen3"])
+def test_the_agent_example_runs_its_tool_loop_within_the_turn_budget(which, up, qwen_server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    served = up if which == "smollm2" else qwen_server
+    script = Path(__file__).resolve().parent.parent / "examples" / "agent.py"
+    done = subprocess.run([sys.executable, str(script), "--base-url", served.api, "--turn-budget", "40"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(summary["calls"]) >= 2  # the two forced steps each made a call, evaluated by the example
+    assert all(c["result"] for c in summary["calls"])
+    assert summary["turn"]["spent"] <= 40 and summary["turn"]["max_tokens"] == 40
+    assert "step 3:" in done.stdout or summary["turn"]["remaining"] is not None

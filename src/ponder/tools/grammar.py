@@ -20,7 +20,7 @@ from .formats import CallFormat
 from .spec import Tool, ToolChoice
 
 CLOSE_WITHIN = 24  # answer tokens left at which a call still open is steered to its end
-CLOSING = frozenset(b'"}]')  # what ends a JSON string, object or array
+CLOSING = frozenset(b'"}] ')  # what ends a JSON string, object or array (and the space a separator puts before one)
 _closers: "weakref.WeakKeyDictionary[object, np.ndarray]" = weakref.WeakKeyDictionary()
 # the JSON as chat templates write it (``tojson``): ", " and ": ", no newlines a model could repeat forever
 JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
@@ -137,11 +137,11 @@ class Constraint:
 
 
 def closers(backend, tokenizer) -> np.ndarray:
-    """The tokens made only of JSON's closing characters (``"``, ``}``, ``]``), once per backend."""
+    """The tokens made only of JSON's closing characters (``"``, ``}``, ``]``, spaces), once per backend."""
     if backend not in _closers:
         found = np.zeros(backend.n_vocab, dtype=bool)
         for token in range(min(backend.n_vocab, tokenizer.vocab_size)):
             text = tokenizer.decode_bytes([token])
-            found[token] = bool(text) and not tokenizer.is_special_token(token) and set(text) <= CLOSING
+            found[token] = bool(text.strip()) and not tokenizer.is_special_token(token) and set(text) <= CLOSING
         _closers[backend] = found
     return _closers[backend]
