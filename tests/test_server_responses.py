@@ -161,12 +161,47 @@ def test_store_false_keeps_nothing_and_delete_forgets(up):
         client.responses.retrieve(kept.id)
 
 
+CALC = {"type": "function", "name": "calculator", "description": "Evaluate an arithmetic expression",
+        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}
+SHORT = {"thinking": {"max_tokens": 8}}
+
+
+def test_function_calls_whole_streamed_and_their_outputs_sent_back(up):
+    forced = create(up, input="What is 17 * 23?", tools=[CALC], tool_choice="required", max_output_tokens=96,
+                    extra_body=SHORT)
+    assert forced.status == "completed" and forced.output[-1].type == "function_call"
+    call = forced.output[-1]
+    assert call.name == "calculator" and "expression" in json.loads(call.arguments)
+    assert forced.tools[0].name == "calculator" and forced.tool_choice == "required"
+    answered = create(up, previous_response_id=forced.id, tools=[CALC], max_output_tokens=24, extra_body=SHORT,
+                      input=[{"type": "function_call_output", "call_id": call.call_id, "output": "391"}])
+    assert answered.usage.input_tokens > forced.usage.input_tokens  # the call and its output are in the prompt
+    sent_back = create(up, tools=[CALC], max_output_tokens=24, extra_body=SHORT, input=[
+        {"role": "user", "content": "What is 17 * 23?"},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": "Hm."}]},
+        {"type": "function_call", "call_id": "c1", "name": "calculator", "arguments": '{"expression": "17*23"}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "391"}])
+    assert sent_back.status in ("completed", "incomplete")
+    with up.client().responses.stream(model="x", input="What is 17 * 23?", tools=[CALC], max_output_tokens=96,
+                                      tool_choice={"type": "function", "name": "calculator"},
+                                      extra_body=SHORT) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.function_call_arguments.delta" in kinds and "response.function_call_arguments.done" in kinds
+    streamed = final.output[-1]
+    assert streamed.type == "function_call" and streamed.id.startswith("fc_") and json.loads(streamed.arguments)
+
+
 BAD = [
-    (dict(tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}]), "tools"),
+    (dict(tools=[{"type": "web_search"}]), "tools.0.type"),
+    (dict(tools=[{"type": "function", "name": "f", "parameters": {"type": "object", "properties": 3}}]), "tools"),
     (dict(tool_choice="required"), "tool_choice"),
+    (dict(tools=[CALC], tool_choice={"type": "function", "name": "nope"}), "tool_choice"),
+    (dict(input=[{"role": "user", "content": "hi"}, {"type": "function_call_output", "call_id": "never", "output": "1"}]),
+     "input"),
     (dict(text={"format": {"type": "json_object"}}), "text.format"),
     (dict(text={"verbosity": "high"}), "text.verbosity"),
-    (dict(input=[{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]), "input[0].type"),
+    (dict(input=[{"type": "web_search_call", "id": "c"}]), "input[0].type"),
     (dict(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]), "input[0].content"),
     (dict(input=[{"role": "tool", "content": "x"}]), "input[0].role"),
     (dict(input=[]), "input"),

@@ -16,7 +16,7 @@ from .errors import ApiError
 from .jobs import Outcome, Plan
 from .openai import chat_plan
 from .response_store import StoredResponse
-from .responses_schemas import InputMessage, ResponsesRequest
+from .responses_schemas import FunctionCallItem, FunctionCallOutputItem, InputMessage, NamedTool, ResponsesRequest
 from .responses_shapes import Shape, echo_of, response_body
 from .responses_stream import stream
 from .schemas import ChatRequest, ReasoningOptions
@@ -30,26 +30,51 @@ RENAMED = {"max_completion_tokens": "max_output_tokens", "messages": "input"}  #
 def input_messages(given: str | list) -> list[dict]:
     """The ``input`` as chat messages: the one place where input items become messages.
 
-    Reasoning items (the model's earlier thinking, sent back) are skipped: the chat template drops
-    earlier thinking anyway. Any other item type is a 400 that names it.
+    Message items keep their role; ``function_call`` items become the assistant's ``tool_calls``
+    (consecutive ones, one message), ``function_call_output`` items tool messages. Reasoning items
+    (the model's earlier thinking, sent back) are not shown to the model (the chat template drops
+    earlier thinking anyway) but count towards a turn budget: their text goes with the assistant
+    message that follows. Any other item type is a 400 that names it.
     """
     if isinstance(given, str):
         return [{"role": "user", "content": given}]
-    messages = []
+    messages, thought = [], ""
     for index, item in enumerate(given):
+        where = f"input[{index}]"
         if not isinstance(item, dict):
-            raise ApiError(400, f"input[{index}] must be an item object, such as "
-                                '{"role": "user", "content": "..."}', f"input[{index}]", "invalid_request")
+            raise ApiError(400, f"{where} must be an item object, such as "
+                                '{"role": "user", "content": "..."}', where, "invalid_request")
         kind = item.get("type") or "message"
         if kind == "reasoning":
-            continue
-        if kind != "message":
-            raise ApiError(400, f"input[{index}] is an item of type {kind!r}, which this server does not take: "
-                                "send message items (reasoning items are accepted and skipped)",
-                           f"input[{index}].type", "unsupported_input_item")
-        message = parsed(InputMessage, item, f"input[{index}]")
-        messages.append({"role": message.role, "content": message.text()})
+            thought += "".join(str(c.get("text") or "") for c in item.get("content") or () if isinstance(c, dict))
+        elif kind == "function_call":
+            call = parsed(FunctionCallItem, item, where)
+            entry = {"id": call.call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+                last["tool_calls"].append(entry)
+            else:
+                messages.append({"role": "assistant", "content": "", "tool_calls": [entry]})
+            thought = attach(messages[-1], thought)
+        elif kind == "function_call_output":
+            output = parsed(FunctionCallOutputItem, item, where)
+            messages.append({"role": "tool", "tool_call_id": output.call_id, "content": output.text()})
+        elif kind == "message":
+            message = parsed(InputMessage, item, where)
+            messages.append({"role": message.role, "content": message.text()})
+            thought = attach(messages[-1], thought) if message.role == "assistant" else thought
+        else:
+            raise ApiError(400, f"{where} is an item of type {kind!r}, which this server does not take: send "
+                                "message, function_call, function_call_output or reasoning items",
+                           f"{where}.type", "unsupported_input_item")
     return messages
+
+
+def attach(message: dict, thought: str) -> str:
+    """The reasoning sent before an assistant message goes with it (a turn budget counts it); none is left."""
+    if thought:
+        message["reasoning_content"] = message.get("reasoning_content", "") + thought
+    return ""
 
 
 def parsed(model, item: dict, where: str):
@@ -76,12 +101,22 @@ def chat_request(body: ResponsesRequest, turns: list[dict]) -> ChatRequest:
                   thinking=body.thinking, reasoning_effort=body.reasoning_effort,
                   # a reasoning object that only asks for a summary leaves the thinking as the model likes it
                   reasoning=ReasoningOptions(**controls) if controls else None,
-                  chat_template_kwargs=body.chat_template_kwargs)
+                  chat_template_kwargs=body.chat_template_kwargs,
+                  tools=[t.chat() for t in body.tools] if body.tools else None,
+                  tool_choice=chat_choice(body.tool_choice),
+                  parallel_tool_calls=body.parallel_tool_calls)
     try:
         return ChatRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as err:  # the fields were checked already, with this API's names: a bug
         raise ApiError(400, f"the request does not make a chat: {err.errors()[0].get('msg', 'invalid value')}",
                        None, "invalid_request") from None
+
+
+def chat_choice(choice):
+    """This API's ``{"type": "function", "name"}`` in chat's shape; the strings are the same."""
+    if isinstance(choice, NamedTool):
+        return {"type": "function", "function": {"name": choice.name}}
+    return choice
 
 
 def plan_of(chat: ChatRequest, server: Server) -> tuple[Plan, Resolved]:
@@ -112,7 +147,9 @@ async def create(server: Server, request: Request, body: ResponsesRequest) -> Re
 
     def keep(final: dict, outcome: Outcome) -> None:
         if body.store:
-            answer = {"role": "assistant", "content": outcome.results[0].answer.strip()}
+            result = outcome.results[0]
+            answer = {"role": "assistant", "content": result.answer.strip(), "reasoning_content": result.thinking,
+                      **({"tool_calls": [c.to_openai() for c in result.tool_calls]} if result.tool_calls else {})}
             server.responses.put(shape.id, StoredResponse(final, tuple(turns) + (answer,)))
 
     try:

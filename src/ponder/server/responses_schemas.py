@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 
 from .fields import (
-    BIG, Count, Effort, Float, Int, NoToolChoice, NoTools, PlainText, RequestModel, Stop, Text, Unsupported, Zero,
+    BIG, Count, Effort, Float, Int, PlainText, RequestModel, Stop, Text, Unsupported, Zero,
 )
 from .schemas import TemplateValue, ThinkingOptions
+from .tool_schemas import MAX_TOOLS, Schema
 
 PARTS = ("input_text", "output_text")
 ENCRYPTED = "reasoning.encrypted_content"  # the one ``include`` value honoured
@@ -88,6 +89,47 @@ Includes = Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_leng
                      AfterValidator(honoured_includes)]
 
 
+class ResponsesTool(RequestModel):
+    """A function tool in this API's flat shape (only function tools: a built-in one is a 400 naming ``tools``)."""
+
+    type: Literal["function"]
+    name: Annotated[str, Field(max_length=64)]
+    description: Text | None = None
+    parameters: Schema | None = None
+    strict: StrictBool | None = None
+
+    def chat(self) -> dict:
+        function = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        return {"type": "function", "function": {k: v for k, v in function.items() if v is not None}}
+
+
+class NamedTool(RequestModel):
+    type: Literal["function"]
+    name: Annotated[str, Field(max_length=64)]
+
+
+class FunctionCallItem(RequestModel):
+    """A call from an earlier output, sent back in ``input``."""
+
+    type: Literal["function_call"]
+    call_id: Annotated[str, Field(max_length=256)]
+    name: Annotated[str, Field(max_length=64)]
+    arguments: Text = "{}"
+    id: Annotated[str, Field(max_length=256)] | None = None
+    status: str | None = None
+
+
+class FunctionCallOutputItem(RequestModel):
+    """A call's result."""
+
+    type: Literal["function_call_output"]
+    call_id: Annotated[str, Field(max_length=256)]
+    output: Text | Annotated[list[ContentPart], Field(max_length=64)]
+
+    def text(self) -> str:
+        return self.output if isinstance(self.output, str) else "".join(p.text for p in self.output)
+
+
 class ResponsesRequest(RequestModel):
     model: str | None = None  # one model is served, whatever the client names
     input: Text | Annotated[list[Any], Field(max_length=4096)]  # items: read by responses_api.input_messages
@@ -112,9 +154,9 @@ class ResponsesRequest(RequestModel):
     thinking: ThinkingOptions | None = None
     reasoning_effort: Effort | None = None
     chat_template_kwargs: Annotated[dict[str, TemplateValue], Field(max_length=16)] | None = None
-    # not honoured: refused unless neutral (tools come with the tool-call work)
-    tools: NoTools = None
-    tool_choice: NoToolChoice = None
+    tools: Annotated[list[ResponsesTool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedTool | None = None
+    # not honoured: refused unless neutral
     text: TextOptions | None = None
     truncation: Unsupported(lambda v: v in (None, "disabled"), '"disabled"') = None
     top_logprobs: Zero = None

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..tools import ToolCall
 from .jobs import Outcome, Plan
 from .responses import ponder_details, usage
 from .responses_schemas import ResponsesRequest
@@ -53,8 +54,10 @@ def echo_of(body: ResponsesRequest, plan: Plan) -> dict:
             "previous_response_id": body.previous_response_id,
             "reasoning": {"effort": (reasoning.effort if reasoning else None) or body.reasoning_effort,
                           "summary": (reasoning.summary or reasoning.generate_summary) if reasoning else None},
-            "store": body.store, "temperature": plan.temperature, "top_p": plan.top_p, "tools": [],
-            "tool_choice": body.tool_choice or "auto", "parallel_tool_calls": body.parallel_tool_calls,
+            "store": body.store, "temperature": plan.temperature, "top_p": plan.top_p,
+            "tools": [{**t.model_dump(exclude_none=True), "strict": t.strict} for t in body.tools or ()],
+            "tool_choice": (body.tool_choice.model_dump() if hasattr(body.tool_choice, "model_dump")
+                            else body.tool_choice or "auto"), "parallel_tool_calls": body.parallel_tool_calls,
             "text": text, "truncation": "disabled", "background": False, "metadata": body.metadata or {},
             "user": body.user_id()}
 
@@ -77,14 +80,20 @@ def message_item(shape: Shape, text: str | None, status: str = "completed") -> d
             "content": [] if text is None else [text_part(text)]}
 
 
-def output_items(shape: Shape, thinking: str, answer: str, cut: bool) -> list[dict]:
+def call_item(call: ToolCall, status: str = "completed", arguments: str | None = None) -> dict:
+    """A call the model made: its item id follows from the call's, so the stream and the whole response agree."""
+    return {"type": "function_call", "id": "fc_" + call.id.removeprefix("call_"), "call_id": call.id,
+            "name": call.name, "arguments": call.arguments if arguments is None else arguments, "status": status}
+
+
+def output_items(shape: Shape, thinking: str, answer: str, cut: bool, calls=()) -> list[dict]:
     """The output: the reasoning item if there is thinking to show, the message if there is an answer (or nothing
-    else to show). ``cut``: the limit ended it, so the last item is incomplete."""
+    else to show), then the calls. ``cut``: the limit ended it, so the last item is incomplete."""
     status = "incomplete" if cut else "completed"
-    items = [reasoning_item(shape, thinking, status if not answer else "completed")] if thinking else []
-    if answer or not items:
+    items = [reasoning_item(shape, thinking, status if not (answer or calls) else "completed")] if thinking else []
+    if answer or not (items or calls):
         items.append(message_item(shape, answer, status))
-    return items
+    return items + [call_item(call) for call in calls]
 
 
 def response_usage(outcome: Outcome) -> dict:
@@ -99,12 +108,14 @@ def response_usage(outcome: Outcome) -> dict:
 def response_body(shape: Shape, thinking: str, answer: str, outcome: Outcome, settings: ServerSettings,
                   queue_seconds: float) -> dict:
     """The finished response object, from the texts as returned (``thinking`` empty when it is not shown)."""
-    cut = outcome.results[0].finish_reason == "length"
+    result = outcome.results[0]
+    cut = result.finish_reason == "length" and not result.tool_calls
     return {**shape.head("incomplete" if cut else "completed"),
             "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
-            "completed_at": int(time.time()), "output": output_items(shape, thinking, answer, cut),
+            "completed_at": int(time.time()), "output": output_items(shape, thinking, answer, cut, result.tool_calls),
             "usage": response_usage(outcome),
-            "ponder": ponder_details(list(outcome.results), outcome.prompt_tokens, settings, queue_seconds)}
+            "ponder": ponder_details(list(outcome.results), outcome.prompt_tokens, settings, queue_seconds,
+                                     outcome.turn)}
 
 
 def failed_body(shape: Shape, message: str, code: str) -> dict:

@@ -15,7 +15,9 @@ from typing import Callable
 from ..errors import PonderError
 from .jobs import Outcome
 from .responses import Trimmer
-from .responses_shapes import Shape, failed_body, message_item, reasoning_item, response_body, text_part
+from .responses_shapes import (
+    Shape, call_item, failed_body, message_item, reasoning_item, response_body, text_part,
+)
 from .serving import Server, Submission, deltas, gone, sse, summary
 
 OnDone = Callable[[dict, Outcome], None]  # keeps a finished response (the store, when asked to)
@@ -78,6 +80,19 @@ class Events:
                 self.event("response.output_item.done", output_index=at["output_index"],
                            item=message_item(self.shape, text, status))]
 
+    def call(self, call) -> list[str]:
+        """A whole call: its item opened, its arguments in one delta, closed."""
+        out = self.close()
+        self.items.append(call.id)
+        index = len(self.items) - 1
+        at = {"item_id": call_item(call)["id"], "output_index": index}
+        return out + [self.event("response.output_item.added", output_index=index,
+                                 item=call_item(call, "in_progress", "")),
+                      self.event("response.function_call_arguments.delta", **at, delta=call.arguments),
+                      self.event("response.function_call_arguments.done", **at, name=call.name,
+                                 arguments=call.arguments),
+                      self.event("response.output_item.done", output_index=index, item=call_item(call))]
+
     def finish(self, final: dict) -> list[str]:
         """Close what is open, open (and close) the empty message the final output has if none was streamed."""
         out = self.close(final)
@@ -93,6 +108,10 @@ async def stream(server: Server, shape: Shape, submission: Submission, on_done: 
         yield events.event("response.created", response=shape.head())
         yield events.event("response.in_progress", response=shape.head())
         async for _index, phase, text in deltas(submission.events):
+            if phase == "tool_call":
+                for line in events.call(text):
+                    yield line
+                continue
             text = trimmers[phase].feed(text)
             if text and (phase == "answer" or shape.show_thinking):
                 for line in events.feed(phase, text):
