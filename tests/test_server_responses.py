@@ -176,12 +176,15 @@ def test_function_calls_whole_streamed_and_their_outputs_sent_back(up):
     answered = create(up, previous_response_id=forced.id, tools=[CALC], max_output_tokens=24, extra_body=SHORT,
                       input=[{"type": "function_call_output", "call_id": call.call_id, "output": "391"}])
     assert answered.usage.input_tokens > forced.usage.input_tokens  # the call and its output are in the prompt
-    sent_back = create(up, tools=[CALC], max_output_tokens=24, extra_body=SHORT, input=[
+    sent_back = create(up, tools=[CALC], max_output_tokens=24,
+                       extra_body={"thinking": {"max_tokens": 8, "turn_max_tokens": 20}}, input=[
         {"role": "user", "content": "What is 17 * 23?"},
         {"type": "reasoning", "id": "rs_1", "summary": [], "content": [{"type": "reasoning_text", "text": "Hm."}]},
         {"type": "function_call", "call_id": "c1", "name": "calculator", "arguments": '{"expression": "17*23"}'},
         {"type": "function_call_output", "call_id": "c1", "output": "391"}])
     assert sent_back.status in ("completed", "incomplete")
+    turn = sent_back.model_extra["ponder"]["turn"]  # the reasoning item sent back counts towards the turn
+    assert turn["spent_before"] > 0 and turn["spent"] <= 20
     with up.client().responses.stream(model="x", input="What is 17 * 23?", tools=[CALC], max_output_tokens=96,
                                       tool_choice={"type": "function", "name": "calculator"},
                                       extra_body=SHORT) as stream:

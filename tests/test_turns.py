@@ -114,3 +114,17 @@ def test_the_remote_loop_holds_a_turn_budget(up):
     counted = ponder.generate(history, thinking=Budget(min_tokens=30), endpoint=up.api, max_tokens=64,
                               turn=TurnBudget(max_tokens=100))
     assert 0 < counted.turn["spent_before"] < 10  # the earlier thought, counted by the server's tokenizer
+
+
+def test_the_vllm_plugin_takes_a_turn_budget_with_the_clients_count():
+    from ponder.vllm.extra_args import request_thinking
+
+    chain, _ = request_thinking({"min_think": 40, "turn_max_think": 50, "turn_spent": 30})
+    assert [(p.min_tokens, p.max_tokens) for p in chain.policies if isinstance(p, Budget)] == [(20, 20)]
+    spent, _ = request_thinking({"turn_max_think": 10, "turn_spent": 10})
+    assert any(type(p).__name__ == "NoThinking" for p in spent.policies)
+    with pytest.raises(PonderError, match="more than its budget"):
+        request_thinking({"turn_max_think": 10, "turn_spent": 11})
+    with pytest.raises(PonderError, match="turn_max_think"):
+        request_thinking({"turn_spent": 3})
+

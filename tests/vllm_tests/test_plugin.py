@@ -106,6 +106,9 @@ def test_the_openai_server_takes_budgets_in_vllm_xargs(plugin_server):
         assert "<|im_start|>answer\nFinal Answer:" in choice.text
     plain = completion(client, "What is 12 + 30?", {}).choices[0]
     assert thinking_tokens(plain.token_ids) < 4  # no options: the model's own (instant) ending
+    # a turn budget: 30 for the turn, 18 spent by its earlier generations, so 12 are left
+    turn = completion(client, "What is 12 + 30?", {"min_think": 20, "turn_max_think": 30, "turn_spent": 18})
+    assert thinking_tokens(turn.choices[0].token_ids) == 12
 
 
 def test_the_openai_server_rejects_bad_settings_and_stays_up(plugin_server):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BeforeValidator, Field, StrictBool
 
-from .fields import BIG, Float, Int, RequestModel, Stop, Text
+from .fields import BIG, Float, Int, RequestModel, Stop, Text, known_types
 from .schemas import ThinkingOptions
 from .tool_schemas import MAX_TOOLS, Schema
 
@@ -63,15 +63,7 @@ Block = Annotated[Union[TextBlock, ThinkingBlock, RedactedThinkingBlock, ToolUse
 BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use", "tool_result")
 
 
-def known_blocks(value):
-    """Name the block this server cannot take (an image, a tool call...) instead of every union member's error."""
-    if isinstance(value, list):
-        for block in value:
-            kind = block.get("type") if isinstance(block, dict) else None
-            if kind not in BLOCKS:
-                raise ValueError(f"content blocks of type {kind!r} are not supported: send text, thinking, "
-                                 "tool_use and tool_result blocks")
-    return value
+known_blocks = known_types(BLOCKS, "content blocks", "text, thinking, tool_use and tool_result blocks")
 
 
 class AnthropicMessage(RequestModel):

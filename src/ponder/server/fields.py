@@ -89,3 +89,17 @@ class RequestModel(BaseModel):
     for), NaN and infinities refused (JSON parsers let them through)."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+
+def known_types(kinds: tuple[str, ...], what: str, hint: str):
+    """A validator naming the ``what`` (a content part, a block) of a type this server cannot take, instead of
+    every union member's error; ``hint`` says what to send."""
+    def check(value):
+        if isinstance(value, list):
+            for item in value:
+                kind = item.get("type") if isinstance(item, dict) else None
+                if kind not in kinds:
+                    raise ValueError(f"{what} of type {kind!r} are not supported: send {hint}")
+        return value
+    return check
+

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 
 from .fields import (
-    BIG, Count, Effort, Float, Int, PlainText, RequestModel, Stop, Text, Unsupported, Zero,
+    BIG, Count, Effort, Float, Int, PlainText, RequestModel, Stop, Text, Unsupported, Zero, known_types,
 )
 from .schemas import TemplateValue, ThinkingOptions
 from .tool_schemas import MAX_TOOLS, Schema
@@ -24,15 +24,7 @@ Summary = Literal["auto", "concise", "detailed"]
 Identifier = Annotated[str, Field(max_length=256)]
 
 
-def text_parts(value):
-    """Name the content part this server cannot take (an image, a file, a refusal), not every union member's error."""
-    if isinstance(value, list):
-        for part in value:
-            kind = part.get("type") if isinstance(part, dict) else None
-            if kind not in PARTS:
-                raise ValueError(f"content parts of type {kind!r} are not supported: send input_text "
-                                 "(or output_text) parts")
-    return value
+text_parts = known_types(PARTS, "content parts", "input_text (or output_text) parts")
 
 
 class ContentPart(RequestModel):

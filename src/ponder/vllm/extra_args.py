@@ -9,8 +9,11 @@ from ..errors import PonderError
 from ..formats import FORMATS
 from ..options import pick, thinking_from_options
 from ..policies import Chain, policies_for
+from ..turns import TurnBudget
 
 FORMAT_KEY = "think_format"
+# a turn budget: the engine sees token ids, not the chat's messages, so the client says what the turn spent
+TURN_KEYS = ("turn_max_think", "turn_min_think", "turn_spent")
 
 
 def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
@@ -19,15 +22,28 @@ def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
     fmt = extra.get(FORMAT_KEY)
     if fmt is not None and fmt not in FORMATS:
         raise PonderError(f"unknown {FORMAT_KEY} {fmt!r}: choose one of {', '.join(FORMATS)}")
-    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY})
-    if not options:
+    options = pick({k: v for k, v in extra.items() if k != FORMAT_KEY and k not in TURN_KEYS})
+    turn = turn_budget(extra)
+    if not options and turn is None:
         return None, fmt
     if options.get("adaptive") or any(name.startswith("adaptive_") for name in options):
         raise PonderError("adaptive thinking probes the answer and cuts it back out of the KV cache, which a "
                           "logits processor cannot do: run it on ponder's own loop (ponder serve), or set max_think")
-    policy = policies_for(thinking_from_options(options))
+    thinking = thinking_from_options(options) if options else None
+    if turn is not None:
+        thinking = turn.thinking(thinking, turn.spent or 0)
+    policy = policies_for(thinking)
     check_marker_texts(policy)
     return policy, fmt
+
+
+def turn_budget(extra: dict) -> TurnBudget | None:
+    """``turn_max_think`` / ``turn_min_think`` with ``turn_spent``, the turn's thinking so far (0 if not sent)."""
+    if not any(k in extra for k in TURN_KEYS[:2]):
+        if "turn_spent" in extra:
+            raise PonderError("turn_spent counts against a turn budget: send turn_max_think or turn_min_think too")
+        return None
+    return TurnBudget(extra.get("turn_max_think"), extra.get("turn_min_think", 0), extra.get("turn_spent", 0))
 
 
 MARKERS = sorted({m.strip() for f in FORMATS.values() for m in (f.start, f.end)})  # </think>, <think>, <|im_start|>
