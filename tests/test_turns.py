@@ -8,7 +8,7 @@ import pytest
 
 import ponder
 from ponder import Budget, PonderError, TurnBudget
-from ponder.turns import turn_thinking
+from ponder.turns import remember, turn_thinking
 
 pytest.register_assert_rewrite("serving")
 from serving import details  # noqa: E402
@@ -33,6 +33,15 @@ def test_the_turn_is_what_follows_the_last_user_message():
     assert turn_thinking(chat, words) == 4
     assert turn_thinking(chat + [{"role": "user", "content": "c"}], words) == 0
     assert TurnBudget(10, spent=7).spent_in(chat, words) == 7
+
+
+def test_a_thinking_this_process_generated_counts_as_generated():
+    chat = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "", "reasoning_content": "seven eight"}]
+    assert turn_thinking(chat, words) == 2
+    remember("seven eight", 3)  # generated as three tokens, re-counted as two
+    assert turn_thinking(chat, words) == 3
+    remember("   ", 9)  # an empty thinking is not remembered
+    assert turn_thinking([{"role": "assistant", "reasoning_content": " "}], words) == 0
 
 
 def test_a_turn_budget_leaves_a_generation_what_is_left():

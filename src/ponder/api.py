@@ -17,7 +17,7 @@ from .policies import Thinking, policies_for
 from .prompts import Messages, build_prompt, is_token_ids, open_thinking, thinking_closed  # noqa: F401 (re-exported)
 from .result import Result
 from .tools import ToolUse
-from .turns import TurnBudget
+from .turns import TurnBudget, remember
 
 def generate(
     prompt: str | Messages,
@@ -244,4 +244,5 @@ def generate_over(endpoint, prompt, model, thinking, fmt, max_tokens, text_optio
     else:
         text = build_prompt(ChatML(), prompt, fmt, chat=text_options["chat"], system=text_options["system"])
     result = generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)
+    remember(result.thinking, result.usage.thinking_tokens)
     return result if turn is None else replace(result, turn=turn.report(spent, result.usage.thinking_tokens))

@@ -16,7 +16,7 @@ from .result import Result, build_result
 from .sampling import Sampling
 from .tools import CallFormat, CallReader, ToolUse
 from .trace import Trace
-from .turns import TurnBudget
+from .turns import TurnBudget, remember
 
 CALL_ROOM = 64  # completion tokens a forced call keeps for itself: the thinking is capped to leave them
 
@@ -51,6 +51,7 @@ class Generation:
             reader = self.calls.reader
             if reader.calls:
                 result = replace(result, answer=reader.text, tool_calls=tuple(reader.calls))
+        remember(result.thinking, result.usage.thinking_tokens)
         if self.turn is not None:
             budget, before = self.turn
             result = replace(result, turn=budget.report(before, result.usage.thinking_tokens))

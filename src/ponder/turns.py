@@ -5,11 +5,15 @@ the assistant's thinking before each call. ``TurnBudget`` caps (and may floor) t
 whole: a generation gets what earlier ones in the turn left, and with nothing left it answers (or
 calls its tool) without thinking. The thinking already spent is counted from the history with the
 model's tokenizer (each assistant message's ``reasoning_content``, ``reasoning`` or ``thinking``),
-or given by the client (``spent``).
+or given by the client (``spent``). A thinking this process generated is counted as it was
+generated: re-tokenizing a text can come out a token short of the tokens that wrote it (a token
+shared with the end marker, pieces that merge), and a turn's budget would then pass its cap.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -18,6 +22,28 @@ from .policies import Budget, Thinking, chain
 from .policies.chain import CloseOnEos
 
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")  # what clients call an assistant message's thinking
+KEEP = 4096  # thinkings whose generated token counts are remembered
+_generated: "OrderedDict[str, int]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def remember(thinking: str, tokens: int) -> None:
+    """A generated thinking's token count, for a later turn budget that finds it in a history."""
+    key = thinking.strip()
+    if not key:
+        return
+    with _lock:
+        _generated[key] = tokens
+        _generated.move_to_end(key)
+        while len(_generated) > KEEP:
+            _generated.popitem(last=False)
+
+
+def thinking_tokens(text: str, count: Callable[[str], int]) -> int:
+    """A history's thinking in tokens: as generated where this process generated it, else counted."""
+    with _lock:
+        known = _generated.get(text.strip())
+    return known if known is not None else count(text)
 
 
 @dataclass(frozen=True)
@@ -74,5 +100,5 @@ def turn_thinking(messages: Sequence[dict], count: Callable[[str], int]) -> int:
     for m in messages[last_user + 1:]:
         if m.get("role") == "assistant":
             text = next((m[k] for k in REASONING_KEYS if isinstance(m.get(k), str) and m.get(k)), "")
-            total += count(text) if text else 0
+            total += thinking_tokens(text, count) if text else 0
     return total
