@@ -46,6 +46,9 @@ def test_generate_streams_thinking_then_answer_then_usage():
     (["--filler", "0"], "filler count must be >= 1"),
     (["--n-ctx", "64"], "shorten the prompt"),
     (["--max-tokens", "0"], "max_tokens must be >= 1"),
+    (["--soft-close", "8"], "--soft-close softens the cap: give --max-think too"),
+    (["--max-think", "8", "--soft-close", "-1"], "soft_close must be a whole number of tokens >= 0"),
+    (["--max-think", "8", "--close-at", "line"], "--close-at sets up --soft-close: add --soft-close"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(args, message):
     run = ponder("generate", "What is 12 + 30? " * 3, *args)

@@ -29,6 +29,9 @@ BUDGETS = [
     ({"max_think": 8, "wait": ["Hmm", "Wait"]}, ["--max-think", "8", "--wait", "Hmm", "--wait", "Wait"],
      {"max_tokens": 8, "wait": ["Hmm", "Wait"]}),
     ({"min_think": 9, "max_think": 8}, ["--min-think", "9", "--max-think", "8"], {"min_tokens": 9, "max_tokens": 8}),
+    ({"max_think": 8, "soft_close": 4, "close_at": "line"}, ["--max-think", "8", "--soft-close", "4", "--close-at",
+                                                              "line"], {"max_tokens": 8, "soft_close": 4, "close_at": "line"}),
+    ({"soft_close": 4}, ["--soft-close", "4"], {"soft_close": 4}),  # refused: nothing to soften
 ]
 PREFIXES = [({}, [], {}), ({"prefix": ""}, ["--prefix", ""], {"prefix": ""}),
             ({"prefix": "Ok, so"}, ["--prefix", "Ok, so"], {"prefix": "Ok, so"})]
@@ -45,7 +48,7 @@ TABLE = list(itertools.product(NO_THINK, BUDGETS, PREFIXES, FILLERS, PAUSES, ENT
 
 # how the server and the command line name the options in a refusal, back to the flat names
 SERVER_NAMES = {"thinking.enabled: false": "no_think", "thinking.min_tokens": "min_think",
-                "thinking.max_tokens": "max_think", "thinking.wait": "wait", "thinking.prefix": "prefix",
+                "thinking.max_tokens": "max_think", "thinking.soft_close": "soft_close", "thinking.wait": "wait", "thinking.prefix": "prefix",
                 "thinking.filler": "filler", "thinking.entropy_pause": "entropy_pause"}
 
 

@@ -18,7 +18,8 @@ from ponder.policies import ANSWER, chain
 from ponder.errors import PonderError
 from ponder.policies import Vocab
 from ponder.sampling import log_softmax
-from ponder.vllm.steer import UNSHAPED, NumpyRow, Steer, Step, closes_thinking
+from ponder.policies.boundaries import UnitStarts
+from ponder.vllm.steer import UNSHAPED, NumpyRow, Steer, Step, TokenText, closes_thinking
 from synthetic import EOS, NATIVE_END, SyntheticBackend
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,7 +36,8 @@ def engine(model, policies, limit, temperature=0.0, seed=0, prefill_chunks=(), e
     """
     encode = lambda text: tuple(model.tokenize(text))  # noqa: E731
     vocab = Vocab(encode, (NATIVE_END,), encode("\nFinal Answer:"), frozenset({EOS}), native_end=NATIVE_END)
-    steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed)
+    text = TokenText(model.detokenize, UnitStarts(model.texts))  # a soft close's boundaries
+    steer = Steer(chain(policies), vocab, temperature=temperature, seed=seed, text=text)
     shape = every_step_shaping if every_step else shaping
     rng = np.random.default_rng(seed + 1)
     for best in prefill_chunks:
@@ -84,7 +86,9 @@ def shaping(steer, output, logits) -> Step:
 def policy_sets(draw):
     maximum = draw(st.integers(0, 40))
     budget = Budget(min_tokens=draw(st.integers(0, maximum)), max_tokens=maximum,
-                    wait=tuple(draw(st.lists(st.sampled_from(["Wait", " ...", "Ok, so"]), min_size=1, max_size=2))))
+                    wait=tuple(draw(st.lists(st.sampled_from(["Wait", " ...", "Ok, so"]), min_size=1, max_size=2))),
+                    soft_close=draw(st.sampled_from([0, 0, 3, 8])), close_at=draw(st.sampled_from(["word", "line",
+                                                                                                "sentence"])))
     extra = draw(st.sampled_from([
         [], [Prefix("Ok, so")], [Filler(3, where="before_end")], [Pause(2, every=5)], [EntropyPause(3.0)],
         [Filler(4)], [NoThinking()],
@@ -120,10 +124,11 @@ def test_greedy_steering_matches_the_rewinding_loop(policies, model, limit, chun
 @given(model=native_models, maximum=st.integers(0, 40), data=st.data(), seed=st.integers(0, 1000),
        chunks=prefill_chunks)
 def test_sampled_steering_keeps_the_budget(model, maximum, data, seed, chunks):
-    budget = Budget(min_tokens=data.draw(st.integers(0, maximum)), max_tokens=maximum)
+    budget = Budget(min_tokens=data.draw(st.integers(0, maximum)), max_tokens=maximum,
+                    soft_close=data.draw(st.sampled_from([0, 4])), close_at=data.draw(st.sampled_from(["word", "line"])))
     output, steer = engine(model, [budget], limit=200, temperature=1.0, seed=seed, prefill_chunks=chunks)
     trace = steer.trace
-    assert budget.min_tokens <= trace.thinking <= budget.max_tokens
+    assert budget.min_tokens <= trace.thinking <= budget.max_tokens + budget.soft_close
     assert trace.phase == ANSWER and output[trace.end_start] == NATIVE_END
     unchunked, _ = engine(model, [budget], limit=200, temperature=1.0, seed=seed)
     assert output == unchunked  # the same seed draws the same, however the prompt was chunked

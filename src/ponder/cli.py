@@ -20,6 +20,9 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wait", action="append", metavar="TEXT", help="wait string, repeat for a cycle (default: Wait)")
     g.add_argument("--max-waits", type=int, metavar="N", help="inject at most N wait strings")
     g.add_argument("--wrap-up", metavar="TEXT", help="answer lead forced at the cap (default: the format's)")
+    g.add_argument("--soft-close", type=int, metavar="N",
+                   help="at the cap, write on up to N tokens to the end of a word (--close-at), then the wrap-up")
+    g.add_argument("--close-at", choices=["word", "line", "sentence"], help="the soft close's boundary (default: word)")
     g.add_argument("--prefix", metavar="TEXT", help='open the thinking with TEXT, e.g. "Ok, so"')
     g.add_argument("--filler", type=int, metavar="N", help="N filler units as thinking (dot by dot)")
     g.add_argument("--filler-text", metavar="TEXT", help="the filler unit (default: .)")

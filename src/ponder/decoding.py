@@ -26,6 +26,7 @@ from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, StopStrings, check_texts
 from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer, Vocab
+from .policies.boundaries import TAIL, ends_unit, starts_unit
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
@@ -142,6 +143,8 @@ class Decoder:
         if isinstance(action, Probe):  # the trace stays as it is: the next step sees one more probe answer
             yield from self.probe(action, view.thinking_tokens)
             self.passes += 1  # a probe is progress too: it adds an answer the next step sees
+        elif isinstance(action, Force) and action.at_boundary and ending is None:
+            yield from self.close_at_boundary(action)
         elif isinstance(action, Force) and (action.ids or action.rewind):
             self.apply_force(action)
         elif ending is not None:
@@ -189,13 +192,22 @@ class Decoder:
             return
         self.trace.close_thinking(len(self.trace.ids) - ending.tokens, capped=False)
 
+    def close_at_boundary(self, close: Force) -> Steps:
+        """A soft close: the wrap-up where the thought ends a unit now, or in place of a sampled token that would
+        start a new one (the thought ends at the boundary before it); else that token, and the next step asks."""
+        before = self.backend.detokenize(self.trace.ids[-TAIL:])
+        if ends_unit(close.at_boundary, before):
+            self.apply_force(close)
+        else:
+            yield from self.sample(frozenset(), close=(close, before))
+
     def apply_force(self, action: Force) -> None:
         if action.rewind:
             self.rewind(action.rewind)
         if not self.trace.push_force(action, self.longest()):
             self.finish_reason = "length"
 
-    def sample(self, banned: frozenset[int]) -> Steps:
+    def sample(self, banned: frozenset[int], close: tuple[Force, str] | None = None) -> Steps:
         if self.room() <= 0:
             self.finish_reason = "length"
             return
@@ -214,6 +226,10 @@ class Decoder:
         token = self.sampler.choose(self.constraint.mask(logits, self.room()) if held else logits, banned)
         if token in self.vocab.eos_ids and trace.phase == ANSWER:
             self.finish_reason = "stop"
+            return
+        if close is not None and token not in self.vocab.eos_ids and token != self.vocab.end_ids[0] and \
+                starts_unit(close[0].at_boundary, close[1], self.backend.detokenize([token])):
+            self.apply_force(close[0])  # an ending in the slack is the model's own, as below the cap
             return
         trace.push_sampled(token)
         if trace.phase == ANSWER:

@@ -23,6 +23,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "wait": (TEXTS, None),
     "max_waits": (WHOLE, None),
     "wrap_up": (TEXT, None),
+    "soft_close": (WHOLE, None),
+    "close_at": (TEXT, "word"),
     "prefix": (TEXT, None),
     "filler": (WHOLE, None),
     "filler_text": (TEXT, "."),
@@ -42,10 +44,10 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "adaptive_agree": (WHOLE, None),
     "adaptive_probe_tokens": (WHOLE, None),
 }
-BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up")
+BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up", "soft_close")
 ADAPTIVE_OPTIONS = ("adaptive_every", "adaptive_agree", "adaptive_probe_tokens")  # every, agree, probe_tokens
 # options that only set up another option's policy: given without it, they would do nothing
-DEPENDENT = {"filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
+DEPENDENT = {"soft_close": ("close_at",), "filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
              "entropy_pause": ("varentropy_max", "entropy_text", "entropy_cooldown", "entropy_max", "entropy_phase")}
 
 
@@ -102,13 +104,16 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     values.update(given)
     if values["no_think"]:
         return without_thinking(values, spell)
+    if values["soft_close"] and values["max_think"] is None:
+        raise PonderError(f"{spell('soft_close')} softens the cap: give {spell('max_think')} too")
+    soft = {"soft_close": values["soft_close"] or 0, "close_at": values["close_at"]}
     policies = []
     if values["adaptive"] or any(values[name] is not None for name in ADAPTIVE_OPTIONS):
-        policies.append(adaptive_policy(values, spell))
+        policies.append(adaptive_policy(values, spell, soft))
     elif any(values[name] is not None for name in BUDGET_OPTIONS):
         wait = ("Wait",) if values["wait"] is None else values["wait"]  # given but empty: refused by Budget
         policies.append(Budget(min_tokens=values["min_think"] or 0, max_tokens=values["max_think"], wait=wait,
-                               max_waits=values["max_waits"], wrap_up=values["wrap_up"]))
+                               max_waits=values["max_waits"], wrap_up=values["wrap_up"], **soft))
     if values["prefix"] is not None:
         policies.append(Prefix(values["prefix"]))
     if values["filler"] is not None:
@@ -124,7 +129,7 @@ def check_dependent(given: Mapping[str, Any], spell: Spell) -> None:
             raise PonderError(f"{spell(stray)} sets up {spell(main)}: add {spell(main)}, or drop it")
 
 
-def adaptive_policy(values: dict[str, Any], spell: Spell):
+def adaptive_policy(values: dict[str, Any], spell: Spell, soft: dict[str, Any]):
     """Adaptive thinking within the budget's minimum and maximum (the maximum is its hard cap)."""
     from .policies import Adaptive
 
@@ -138,7 +143,7 @@ def adaptive_policy(values: dict[str, Any], spell: Spell):
                 if values[name] is not None}
     wait = ("Wait",) if values["wait"] is None else values["wait"]
     return Adaptive(min_tokens=values["min_think"] or 0, max_tokens=values["max_think"], wait=wait,
-                    wrap_up=values["wrap_up"], **settings)
+                    wrap_up=values["wrap_up"], **soft, **settings)
 
 
 def without_thinking(values: dict[str, Any], spell: Spell):
@@ -181,10 +186,10 @@ def options_for(policies) -> dict[str, Any]:
         if isinstance(p, Adaptive):
             found.update(adaptive=True, adaptive_every=p.every, adaptive_agree=p.agree,
                          adaptive_probe_tokens=p.probe_tokens, min_think=p.min_tokens, max_think=p.max_tokens,
-                         wait=list(p.wait), wrap_up=p.wrap_up)
+                         wait=list(p.wait), wrap_up=p.wrap_up, **soft_options(p))
         elif isinstance(p, Budget):
             found.update(min_think=p.min_tokens, max_think=p.max_tokens, wait=list(p.wait), max_waits=p.max_waits,
-                         wrap_up=p.wrap_up)
+                         wrap_up=p.wrap_up, **soft_options(p))
         elif isinstance(p, Prefix):
             found["prefix"] = p.text
         elif isinstance(p, NoThinking) and not p.text:
@@ -199,3 +204,8 @@ def options_for(policies) -> dict[str, Any]:
         elif not isinstance(p, CloseOnEos):
             raise PonderError(f"{p!r} has no flat options: it cannot be sent to an engine")
     return {k: v for k, v in found.items() if v is not None}
+
+
+def soft_options(policy) -> dict[str, Any]:
+    """A budget's (or adaptive thinking's) soft close as flat options; none for a hard cap."""
+    return {"soft_close": policy.soft_close, "close_at": policy.close_at} if policy.soft_close else {}

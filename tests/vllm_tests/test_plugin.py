@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from ponder.policies.boundaries import mid_word
 from harness import chat_prompt, model_dir, parted_on_a_tie, run_engine, s1_prompt, thinking_tokens
 
 QUESTIONS = ["What is 12 + 30?", "What is 7 times 6?", "Name a prime above 20.", "What is 100 - 58?"]
@@ -109,6 +110,21 @@ def test_the_openai_server_takes_budgets_in_vllm_xargs(plugin_server):
     # a turn budget: 30 for the turn, 18 spent by its earlier generations, so 12 are left
     turn = completion(client, "What is 12 + 30?", {"min_think": 20, "turn_max_think": 30, "turn_spent": 18})
     assert thinking_tokens(turn.choices[0].token_ids) == 12
+    check_soft_close(client)
+
+
+def check_soft_close(client) -> None:
+    """At a cap that falls inside a word (SmolLM2's waits: "what|'s"), the soft close writes the word out; the
+    same greedy thought run further shows where the word ends."""
+    def thought(xargs):
+        choice = completion(client, "What is 4821 * 37?", xargs, max_tokens=80).choices[0]
+        return choice.text.split("<|im_start|>")[0], thinking_tokens(choice.token_ids)
+    hard, _ = thought({"min_think": 15, "max_think": 15})
+    soft, spent = thought({"min_think": 15, "max_think": 15, "soft_close": 16, "close_at": "word"})
+    longer, _ = thought({"min_think": 15, "max_think": 40})
+    assert 15 <= spent <= 31 and soft.startswith(hard) and longer.startswith(soft)
+    assert not mid_word(soft, longer[len(soft):]), (hard, soft, longer)
+    assert mid_word(hard, longer[len(hard):]) <= (spent > 15)  # where the cap cut a word, the slack was used
 
 
 def test_the_openai_server_rejects_bad_settings_and_stays_up(plugin_server):

@@ -30,6 +30,7 @@ class Adaptive(PolicyBase):
     thinking) writes at most ``probe_tokens`` answer tokens. Below ``min_tokens``
     the policy acts as a budget's minimum (an ending gets a wait). ``wait`` and
     ``wrap_up`` are as in ``Budget``; the probe forces the same lead as the wrap-up.
+    ``soft_close`` and ``close_at`` soften the cap as a budget's do.
     """
 
     every: int = 32
@@ -39,6 +40,8 @@ class Adaptive(PolicyBase):
     max_tokens: int | None = None
     wait: tuple[str, ...] = ("Wait",)
     wrap_up: str | None = None
+    soft_close: int = 0
+    close_at: str = "word"
 
     stage: ClassVar[int] = LIMITING
 
@@ -58,7 +61,8 @@ class Adaptive(PolicyBase):
     @property
     def limits(self) -> Budget:
         """The minimum, the cap and the waits, as a budget applies them."""
-        return Budget(min_tokens=self.min_tokens, max_tokens=self.max_tokens, wait=self.wait, wrap_up=self.wrap_up)
+        return Budget(min_tokens=self.min_tokens, max_tokens=self.max_tokens, wait=self.wait, wrap_up=self.wrap_up,
+                      soft_close=self.soft_close, close_at=self.close_at)
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING or isinstance(proposed, Probe) or isinstance(proposed, Force) and \
@@ -69,8 +73,10 @@ class Adaptive(PolicyBase):
             return limits.step(view, proposed)  # waits below the minimum; an injection clipped to the cap
         if view.ending is not None:
             return self._at_ending(view, proposed, limits)
-        if settled(view.probes, self.agree) or self._at_cap(thinking):
-            return limits.close_thinking(view, capped=self._at_cap(thinking))  # the cap, or an answer settled before it
+        if self._at_cap(thinking):
+            return limits.at_cap(view)
+        if settled(view.probes, self.agree):
+            return limits.close_thinking(view, capped=False)  # an answer settled before the cap
         if view.tail or thinking - last_probe_at(view.probes) < self.every:
             return proposed  # not due, or a half-written end marker decides in a token or two
         return self._probe(view)

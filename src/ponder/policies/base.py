@@ -50,11 +50,15 @@ class Force:
 
     ``capped``: the parts close the thinking because it reached its cap (not because the model ended it,
     an answer settled early, or the thinking was skipped or replaced): what ``Result.capped`` reports.
+    ``at_boundary`` (``word``, ``line`` or ``sentence``, a soft close): apply it only where the thought ends
+    that unit, now or in place of a sampled token that starts a new one (``policies.boundaries``);
+    anywhere else the step samples on.
     """
 
     parts: tuple[Part, ...]
     rewind: int = 0
     capped: bool = False
+    at_boundary: str | None = None
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -66,7 +70,7 @@ class Force:
 
     def after(self, *parts: Part) -> "Force":
         """The same action with ``parts`` placed before this one's parts."""
-        return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind, self.capped)
+        return Force(tuple(p for p in parts if p.ids) + self.parts, self.rewind, self.capped, self.at_boundary)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
+from .boundaries import UNITS
 from .base import END, FOREVER, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
@@ -24,6 +25,12 @@ def as_tuple(value, name: str) -> tuple[str, ...]:
     return items
 
 
+def check_soft_close(slack: int, unit: str, cap: int | None) -> None:
+    require(isinstance(slack, int) and slack >= 0, f"soft_close must be a whole number of tokens >= 0, got {slack!r}")
+    require(unit in UNITS, f"close_at must be one of {', '.join(UNITS)}, got {unit!r}")
+    require(not slack or cap is not None, "soft_close closes softly at the cap: give max_tokens too")
+
+
 def limit_texts(wait: tuple[str, ...], wrap_up_text: str | None) -> tuple[tuple[str, str], ...]:
     """A budget's (or adaptive thinking's) forced texts: the waits and the wrap-up."""
     return tuple(("wait", w) for w in wait) + ((("wrap_up", wrap_up_text),) if wrap_up_text else ())
@@ -39,6 +46,11 @@ class Budget(PolicyBase):
     minimum. At the maximum the wrap-up is forced: the end marker, then
     ``wrap_up`` (the format's answer lead when None). Injected tokens count as
     thinking tokens; a wait string that would pass the cap is cut to fit.
+
+    ``soft_close`` (a slack in tokens): at the cap the model writes on, and the
+    wrap-up comes at the first boundary of ``close_at`` (``word``, ``line`` or
+    ``sentence``), or at ``max_tokens + soft_close`` at the latest. The slack's
+    tokens are thinking tokens.
     """
 
     min_tokens: int = 0
@@ -46,6 +58,8 @@ class Budget(PolicyBase):
     wait: tuple[str, ...] = ("Wait",)
     max_waits: int | None = None
     wrap_up: str | None = None
+    soft_close: int = 0
+    close_at: str = "word"
 
     stage: ClassVar[int] = LIMITING
 
@@ -61,6 +75,7 @@ class Budget(PolicyBase):
             )
         if self.max_waits is not None:
             require(self.max_waits >= 0, f"max_waits must be >= 0, got {self.max_waits}")
+        check_soft_close(self.soft_close, self.close_at, self.max_tokens)
 
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING:
@@ -71,7 +86,7 @@ class Budget(PolicyBase):
                 return proposed
             return self.wait_instead(view)
         if not self._fits(view.thinking_tokens + 1):
-            return self.close_thinking(view)
+            return self.at_cap(view)
         if isinstance(proposed, Force) and not proposed.ends_thinking:
             if not self._fits(view.thinking_tokens - proposed.rewind + len(proposed.ids)):
                 return self.close_thinking(view)
@@ -101,6 +116,13 @@ class Budget(PolicyBase):
         ``capped=False``: the same close, made before the cap (adaptive thinking whose answer settled)."""
         tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
         return wrap_up(view, self.wrap_up, rewind=tail, capped=capped)
+
+    def at_cap(self, view: View) -> Force:
+        """The wrap-up at the cap: hard, or within the slack at the next boundary."""
+        close = self.close_thinking(view)
+        if self.soft_close and view.thinking_tokens < self.max_tokens + self.soft_close:
+            return replace(close, at_boundary=self.close_at)
+        return close
 
     def texts(self) -> tuple[tuple[str, str], ...]:
         return limit_texts(self.wait, self.wrap_up)

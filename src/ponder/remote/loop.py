@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import PonderError
 from ..formats import ThinkFormat
 from ..policies import Budget, Filler, NoThinking, Prefix
+from ..policies.boundaries import first_boundary
 from ..policies.chain import CloseOnEos
 from ..result import Result
 from ..usage import Usage
@@ -140,6 +141,20 @@ class RemoteGeneration:
             self.write("thinking", wait, "wait")
             waits += 1
 
+    def close_softly(self, budget: Budget) -> str | None:
+        """A soft close at the cap: up to the slack more thinking, kept to its first boundary (what follows
+        it is dropped); returns how the thinking ended, as ``think`` does."""
+        room = min(budget.soft_close, self.limit - self.used())
+        if room <= 0 or first_boundary(budget.close_at, self.thinking, "") == 0:
+            return "cap"
+        done = self.client.complete(self.text, room, (self.fmt.end,), **self.sampling)
+        cut = first_boundary(budget.close_at, self.thinking, done.text)
+        kept = done.text if cut is None else done.text[:cut]
+        self.text += kept
+        self.counts["thinking"] += done.tokens if kept == done.text else self.client.count(kept) if kept else 0
+        self.write("thinking", kept)
+        return done.ended if cut is None and done.ended != LENGTH else "cap"
+
     def close(self, lead: str | None) -> None:
         """The end marker, then (forced endings only) the answer lead."""
         self.text += self.fmt.end
@@ -177,6 +192,8 @@ def generate_remote(prompt: str, client: Client, policies, fmt: ThinkFormat, max
         if asked.prefix:
             run.write("thinking", asked.prefix, "prefix")
         ended = run.think(asked.budget)
+        if ended == "cap" and asked.budget.soft_close:
+            ended = run.close_softly(asked.budget)
         closed = ended is not None  # None: the overall limit ran out while thinking
         if closed:
             # the model's own marker: no lead forced; after EOS, or where the server does not say which of the

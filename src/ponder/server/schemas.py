@@ -59,6 +59,8 @@ class ThinkingOptions(RequestModel):
     wait: ShortText | Annotated[list[ShortText], Field(min_length=1, max_length=16)] | None = None
     max_waits: Count | None = None
     wrap_up: ShortText | None = None
+    soft_close: Count | None = None  # at the cap, write on up to this many tokens to the next boundary
+    close_at: Literal["word", "line", "sentence"] | None = None
     prefix: ShortText | None = None
     filler: Units | FillerOptions | None = None  # a count, or the Filler policy's options
     pause: Units | PauseOptions | None = None  # a count, or the Pause policy's options

@@ -108,6 +108,10 @@ class TorchRow:
         best = int(host.argmax()) if host is not None else int(torch.argmax(row))
         return best if best in ends else None
 
+    def best(self) -> int:
+        host = on_host(self.logits)
+        return int(host.argmax()) if host is not None else int(torch.argmax(self.logits))
+
     def chances(self, ids, banned, temperature):
         scaled = self._masked(banned).float() / temperature
         probs = torch.exp(scaled[list(ids)] - torch.logsumexp(scaled, dim=-1))

@@ -32,7 +32,7 @@ from ..formats import FORMATS
 from ..policies import Vocab
 from .extra_args import request_thinking, stopping_text
 from .batch import SteeredBatch
-from .steer import Steer, closes_thinking
+from .steer import Steer, TokenText, closes_thinking
 
 logger = logging.getLogger("ponder.vllm")
 
@@ -74,6 +74,13 @@ class PonderLogitsProcessor(LogitsProcessor):
     def _encode(self, text: str) -> tuple[int, ...]:
         return tuple(self.tokenizer.encode(text, add_special_tokens=False))
 
+    @functools.lru_cache(maxsize=1)  # noqa: B019 - built on the first soft close, kept for the engine's lifetime
+    def _token_text(self) -> TokenText:
+        from ..policies.boundaries import UnitStarts
+
+        pieces = [self.tokenizer.decode([i]) for i in range(len(self.tokenizer))]
+        return TokenText(self.tokenizer.decode, UnitStarts(pieces))
+
     def is_argmax_invariant(self) -> bool:
         return False  # forcing and banning change the greedy choice
 
@@ -107,7 +114,9 @@ class PonderLogitsProcessor(LogitsProcessor):
             logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
                          "(choose a text without it)", *stopping)
             return None
-        steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng)
+        soft = any(getattr(p, "soft_close", 0) for p in policy.policies)
+        steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng,
+                      text=self._token_text() if soft else None)
         if closes_thinking(prompt, vocab.native_end, self.tokenizer.decode):
             steer.trace.close_thinking(0, capped=False)  # the template closed the thought: all answer
         return steer

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import PonderError
 from ..policies import THINKING, Ban, Chain, Ending, Force, View, Vocab
+from ..policies.boundaries import TAIL, UnitStarts, ends_unit
 from ..trace import Trace
 from ..sampling import entropy_stats, log_softmax
 
@@ -38,6 +39,8 @@ class Row(Protocol):
     # if it is one of ``ends`` (with ``banned`` masked), else None
 
     def chances(self, ids: Sequence[int], banned: frozenset[int], temperature: float) -> np.ndarray: ...
+
+    def best(self) -> int: ...  # the greedy choice
 
     def stats(self) -> tuple[float, float]: ...  # entropy and varentropy in bits
 
@@ -53,6 +56,14 @@ class Step:
 UNSHAPED = Step()  # leave the logits as they are
 
 
+@dataclass(frozen=True)
+class TokenText:
+    """A vocabulary's text, for a soft close's boundaries: a decoder and the tokens that start each unit."""
+
+    decode: Callable[[Sequence[int]], str]
+    starts: UnitStarts
+
+
 @dataclass
 class Steer:
     """One request's trace and policies; ``next`` is called once per engine step."""
@@ -64,6 +75,7 @@ class Steer:
     rng: np.random.Generator | None = None  # for an unseeded request: shared, so every replica draws alike
     trace: Trace = field(default_factory=Trace)
     emitted: int = 0  # tokens the engine has produced so far (the trace may run ahead of them)
+    text: TokenText | None = None  # needed by a soft close only
 
     def __post_init__(self) -> None:
         if self.vocab.native_end is None:
@@ -145,7 +157,10 @@ class Steer:
         trace = self.trace
         stats = row.stats() if self.policy.wants_stats else (None, None)
         action = self.policy.step(self.view(stats=stats))
-        if isinstance(action, Force) and (action.ids or action.rewind):
+        soft = isinstance(action, Force) and action.at_boundary is not None and self.text is not None
+        if soft and ends_unit(action.at_boundary, self.text.decode(trace.ids[-TAIL:])):
+            return self.schedule(action)
+        if isinstance(action, Force) and (action.ids or action.rewind) and not soft:
             return self.schedule(action)
         banned = action.ids if isinstance(action, Ban) else frozenset()
         if trace.phase != THINKING:
@@ -153,6 +168,8 @@ class Steer:
         ends = tuple(t for t in (self.end_id, *sorted(self.vocab.eos_ids)) if t not in banned)
         token = self.ending_token(row, ends, banned)
         if token is None:
+            if soft:
+                return self.close_at_boundary(row, action, ends)
             return Step(ban=banned if self.greedy else banned | frozenset(ends))
         trace.push_sampled(token)
         ending = Ending(1, eos=token in self.vocab.eos_ids)
@@ -162,6 +179,22 @@ class Steer:
         if not ending.eos:
             trace.close_thinking(len(trace.ids) - 1, capped=False)
         return Step(force=token)
+
+    def close_at_boundary(self, row: Row, close: Force, ends: tuple[int, ...]) -> Step:
+        """A soft close where the engine would not end the thinking (``Decoder.close_at_boundary``), decided
+        before it samples: the wrap-up where the token it would sample starts a new unit (greedy: the best
+        token; sampling: the same draw, past the endings' chance, within those tokens'), else those tokens
+        banned for this step."""
+        before = self.text.decode(self.trace.ids[-TAIL:])
+        starts = self.text.starts.after(close.at_boundary, before) - set(ends)
+        if self.greedy:
+            closing = row.best() in starts
+        else:
+            chances = row.chances([*ends, *sorted(starts)], frozenset(), self.temperature)
+            closing = self.draw() < float(chances.sum())
+        if closing:
+            return self.schedule(close)
+        return UNSHAPED if self.greedy else Step(ban=starts | frozenset(ends))
 
     def ending_token(self, row: Row, ends: tuple[int, ...], banned: frozenset[int]) -> int | None:
         """The end token the engine would sample now, or None if it would not end the thinking."""
@@ -247,6 +280,9 @@ class NumpyRow:
     def chances(self, ids, banned, temperature) -> np.ndarray:
         probs = np.exp(log_softmax(self._masked(banned) / temperature))
         return probs[list(ids)]
+
+    def best(self) -> int:
+        return int(np.argmax(self.logits))
 
     def stats(self) -> tuple[float, float]:
         return entropy_stats(self.logits)
