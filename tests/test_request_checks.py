@@ -138,7 +138,7 @@ def test_anthropic_budget_tokens_must_be_below_max_tokens(up, budget):
 
 UNHONOURED = [
     ("presence_penalty", 0.5), ("frequency_penalty", -1), ("repetition_penalty", 1.2), ("logit_bias", {"42": 5}),
-    ("response_format", {"type": "json_object"}), ("function_call", {"name": "f"}),
+    ("response_format", {"type": "json_schema"}), ("function_call", {"name": "f"}),
     ("functions", [{"name": "f", "parameters": {}}]),
 ]
 NEUTRAL = dict(presence_penalty=0, frequency_penalty=0.0, repetition_penalty=1, logit_bias={"42": 0},

@@ -202,7 +202,7 @@ BAD = [
     (dict(tools=[CALC], tool_choice={"type": "function", "name": "nope"}), "tool_choice"),
     (dict(input=[{"role": "user", "content": "hi"}, {"type": "function_call_output", "call_id": "never", "output": "1"}]),
      "input"),
-    (dict(text={"format": {"type": "json_object"}}), "text.format"),
+    (dict(text={"format": {"type": "json_schema", "name": "a", "schema": {"type": "strin"}}}), "text.format"),
     (dict(text={"verbosity": "high"}), "text.verbosity"),
     (dict(input=[{"type": "web_search_call", "id": "c"}]), "input[0].type"),
     (dict(input=[{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]), "input[0].content"),

@@ -49,6 +49,7 @@ def generate(
     tool_choice=None,
     parallel_tool_calls: bool = True,
     turn: TurnBudget | None = None,
+    answer_schema=None,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -86,17 +87,24 @@ def generate(
     ``turn`` (a ``ponder.TurnBudget``) holds the thinking of a whole turn (a tool loop's generations
     since the last user message) within one budget: the chat's earlier thinking in the turn is
     counted, this generation gets what is left (``result.turn`` gives the account).
+
+    ``answer_schema`` (a JSON Schema, or ``"json_object"`` for any JSON object) holds the answer, after
+    the thinking, to JSON that follows it: ``json.loads(result.answer)`` always parses, also after a
+    forced close (the thinking is capped to leave the answer 64 tokens).
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
-                   prompt_logprobs=prompt_logprobs, turn=turn)
+                   prompt_logprobs=prompt_logprobs, turn=turn, answer_schema=answer_schema)
     placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
     if tools or tool_choice is not None:
         if endpoint is not None:
             raise PonderError("tools need a local model: the s1 loop over an endpoint does not read calls")
         options["tools"] = ToolUse.make(tools, tool_choice, parallel_tool_calls)
     if endpoint is not None:
+        if answer_schema is not None:
+            raise PonderError("an answer schema needs a local model: the s1 loop over an endpoint cannot hold "
+                              "the answer to it")
         check(max_tokens, prompt)
         check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
         stops = (stop,) if isinstance(stop, str) else tuple(stop)

@@ -120,18 +120,35 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from . import generate
 
     thinking = thinking_from_args(args)
+    schema = read_schema(args.json_schema) if args.json_schema else None
     printer = None if args.json else Printer(sys.stdout)
     result = generate(
         args.question, model=args.model, thinking=thinking, backend=args.backend, n_ctx=args.n_ctx,
         format=args.format, max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, seed=args.seed, system=args.system, raw_prompt=args.raw, on_text=printer,
         endpoint=args.endpoint, device=args.device, dtype=args.dtype, gpu_layers=args.gpu_layers,
+        answer_schema=schema,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         printer.finish(result)
     return 0
+
+
+def read_schema(path: str) -> dict:
+    """The answer's JSON Schema from a file (``-`` reads it from standard input)."""
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as err:
+        raise PonderError(f"cannot read the JSON Schema {path}: {err.strerror}") from None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise PonderError(f"{path} is not JSON ({err.msg} at line {err.lineno}): give a JSON Schema file") from None
+    if not isinstance(schema, dict):
+        raise PonderError(f"{path} holds a JSON {type(schema).__name__}, not a JSON Schema object")
+    return schema
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--system", metavar="TEXT", help="a system message before the format's instruction")
     gen.add_argument("--raw", action="store_true", help="send QUESTION as the whole prompt (it opens the thinking)")
     gen.add_argument("--json", action="store_true", help="print the result object as JSON")
+    gen.add_argument("--json-schema", metavar="FILE",
+                     help="hold the answer (after the thinking) to the JSON Schema in FILE: it always parses")
     add_model_options(gen)
     add_thinking_options(gen)
     add_sampling_options(gen)

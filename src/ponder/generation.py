@@ -14,11 +14,13 @@ from .policies import Budget, Chain, Thinking, policies_for
 from .prompts import Messages, TokenIds, build_prompt, is_token_ids, thinking_closed
 from .result import Result, build_result
 from .sampling import Sampling
+from .structured import answer_schema as schema_of
 from .tools import CallFormat, CallReader, ToolUse
+from .tools.grammar import Constraint
 from .trace import Trace
 from .turns import TurnBudget, remember
 
-CALL_ROOM = 64  # completion tokens a forced call keeps for itself: the thinking is capped to leave them
+ANSWER_ROOM = 64  # completion tokens a held answer (a forced call, a schema's JSON) keeps: the thinking leaves them
 
 
 @dataclass
@@ -90,12 +92,13 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
             cancelled: Callable[[], bool] | None = None, continuation: bool = False,
             logprobs: int | None = None, prompt_logprobs: bool = False, template: Mapping | None = None,
             tools: ToolUse | None = None, call_format: CallFormat | None = None,
-            turn: TurnBudget | None = None) -> Generation:
+            turn: TurnBudget | None = None, answer_schema=None) -> Generation:
     """The prompt's ids and a decoder for them, checked against the model's context.
 
     ``tools``: the answer is read for calls (in ``call_format`` where the caller rendered the tools into a
     raw prompt itself, as the server does), and under a forced choice held to the call's grammar.
     ``turn``: the thinking is held within what the turn budget has left after the chat's earlier thinking.
+    ``answer_schema`` (a JSON Schema, or ``"json_object"``): the answer is held to it.
     """
     spent = None
     if turn is not None:
@@ -107,6 +110,10 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     raw_prompt = raw_prompt or continuation
     tools = tools or ToolUse()
+    schema = schema_of(answer_schema)
+    if schema is not None and tools.tools:
+        raise PonderError("an answer schema holds the whole answer to JSON, so no tool call could be read: "
+                          "send tools or an answer schema, not both")
     if raw_prompt and is_token_ids(prompt):
         prompt_ids, text = list(prompt), engine.detokenize(prompt)
     else:
@@ -126,23 +133,25 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
     think = not continuation and not thinking_closed(text, fmt)
     forced = tools.reads_calls and tools.choice.forced
-    if forced:
-        fmt = replace(fmt, answer_lead="\n")  # the answer is the call: no lead such as "Final Answer:" before it
+    held = forced or schema is not None
+    if held:  # the answer is the call or the JSON: no lead such as "Final Answer:" before it
+        fmt = replace(fmt, answer_lead="\n")
     calls = CallStream(on_text, CallReader(call_format, tools.tools)) if tools.reads_calls else None
     policy = policies_for(thinking)
-    if forced and think:
-        policy = room_for_call(policy, max_tokens)
+    if held and think:
+        policy = room_for_answer(policy, max_tokens)
     decoder = Decoder(engine, model_vocab(engine, fmt), policy,
                       Sampling(temperature, top_p, top_k, seed), max_tokens,
                       calls if calls and on_text else on_text, stops, cancelled,
                       think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs,
-                      constraint=forced_call(engine, tools, call_format) if forced else None)
+                      constraint=forced_call(engine, tools, call_format) if forced else
+                      None if schema is None else Constraint(schema.grammar(), engine))
     return Generation(text, prompt_ids, decoder, fmt.end, calls, None if turn is None else (turn, spent))
 
 
-def room_for_call(policy: Chain, max_tokens: int) -> Chain:
-    """A forced call must fit: the thinking is capped to leave CALL_ROOM tokens of ``max_tokens`` for it."""
-    cap = max(0, max_tokens - CALL_ROOM)
+def room_for_answer(policy: Chain, max_tokens: int) -> Chain:
+    """A held answer must fit: the thinking is capped to leave ANSWER_ROOM tokens of ``max_tokens`` for it."""
+    cap = max(0, max_tokens - ANSWER_ROOM)
     if policy.cap is not None and policy.cap <= cap:
         return policy
     return Chain((*policy.policies, Budget(max_tokens=cap)))
@@ -158,6 +167,6 @@ def with_tools(engine: Backend, prompt: str | Messages, tools: ToolUse, template
 
 
 def forced_call(engine: Backend, tools: ToolUse, call_format: CallFormat):
-    from .tools.grammar import Constraint, call_grammar
+    from .tools.grammar import call_grammar
 
     return Constraint(call_grammar(tools.tools, tools.choice, call_format, engine), engine)

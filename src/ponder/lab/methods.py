@@ -11,6 +11,7 @@ UNBOUNDED = 1 << 30
 WAIT_ROOM = 128  # thinking tokens allowed before each forced wait, for a method that sets no cap
 PROBES_PER_BUDGET = 4  # adaptive thinking probes about this many times before its cap (and where the model ends)
 PROBE_TOKENS = 10  # answer tokens a sweep's probe may write: the tasks' answers are short
+SLACK = 16  # the soft cap's slack: the thought closes at the end of a line within it
 
 
 def adaptive(budget: int) -> Adaptive:
@@ -39,6 +40,9 @@ class Method:
 METHODS = {
     "budget": Method(lambda b: [Budget(min_tokens=b, max_tokens=b)], lambda b: (b, b), lambda b: b),
     "cap": Method(lambda b: [Budget(max_tokens=b)], lambda b: (0, b), lambda b: b),
+    # the cap, closed at the next end of a line within the slack: it asks for up to b + SLACK
+    "soft_cap": Method(lambda b: [Budget(max_tokens=b, soft_close=SLACK, close_at="line")], lambda b: (0, b + SLACK),
+                       lambda b: b + SLACK),
     "adaptive": Method(lambda b: [adaptive(b)], lambda b: (0, b), lambda b: b),  # stops once its probes agree
     "min": Method(lambda b: [Budget(min_tokens=b)], lambda b: (b, UNBOUNDED), lambda b: 2 * b),  # waits, never cut
     # exactly w forced waits and no cap: the model may not end its thinking before the w-th (s1's extrapolation)

@@ -45,7 +45,8 @@ class Budget(PolicyBase):
     waits are spent: after that the model may end its thinking below the
     minimum. At the maximum the wrap-up is forced: the end marker, then
     ``wrap_up`` (the format's answer lead when None). Injected tokens count as
-    thinking tokens; a wait string that would pass the cap is cut to fit.
+    thinking tokens; a wait string that would pass the cap (and its slack) is
+    cut to fit.
 
     ``soft_close`` (a slack in tokens): at the cap the model writes on, and the
     wrap-up comes at the first boundary of ``close_at`` (``word``, ``line`` or
@@ -104,8 +105,8 @@ class Budget(PolicyBase):
         kept = ending.kept if self._fits(view.thinking_tokens + len(ending.kept)) else ()
         thinking = view.thinking_tokens + len(kept)
         wait = self._next_wait(view)
-        if self.max_tokens is not None:
-            wait = wait[: self.max_tokens - thinking]  # a wait that would pass the cap is cut to fit
+        if self.max_tokens is not None:  # a wait that would pass the cap (and its slack) is cut to fit
+            wait = wait[: self.max_tokens + self.soft_close - thinking]
         if wait:
             return force(Part("kept", kept), Part("wait", wait), rewind=ending.tokens)
         return wrap_up(view, self.wrap_up, rewind=ending.tokens, kept=kept)

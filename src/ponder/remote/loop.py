@@ -133,7 +133,7 @@ class RemoteGeneration:
             if budget.may_end(self.counts["thinking"], waits):
                 return done.ended
             wait = budget.wait_text(waits)
-            room = cap - self.counts["thinking"]
+            room = cap + budget.soft_close - self.counts["thinking"]  # a soft close's slack takes a whole wait
             if self.client.count(wait) > room:
                 wait = wait[:room]  # no tokenizer spells a character in less than one token... nearly: recounted
             if not wait or self.client.count(wait) > room:

@@ -22,6 +22,7 @@ from ..tools import ToolCall, ToolUse
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
+from .answer_formats import schema_or_400
 from .anthropic_schemas import CountTokensRequest, MessagesRequest, PromptFields
 from .errors import ANTHROPIC_TYPES, ApiError
 from .jobs import CHAT, Outcome, Plan
@@ -63,7 +64,12 @@ def messages_plan(body: MessagesRequest, settings: ServerSettings) -> tuple[Plan
     resolved = resolve_or_400(body, settings.effort_table, body.max_tokens)
     messages = body.chat()
     check_results(messages)
-    plan = Plan(prompts=(tuple(messages),), n=1, tools=tools_of(body),
+    given, param = body.answer_format()
+    schema, tools = schema_or_400(given, param), tools_of(body)
+    if schema is not None and tools.tools:
+        raise ApiError(400, f"{param} holds the whole answer to JSON, so no tool could be used: send tools or "
+                            f"{param}, not both", param, "invalid_request")
+    plan = Plan(prompts=(tuple(messages),), n=1, tools=tools, answer_schema=schema,
                 turn=body.thinking.turn() if body.thinking is not None else None, thinking=resolved.thinking, max_tokens=body.max_tokens,
                 max_prompt_tokens=settings.max_prompt_tokens, temperature=body.temperature or 0.0,
                 top_p=1.0 if body.top_p is None else body.top_p, top_k=body.top_k or 0,

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BeforeValidator, Field, StrictBool
 
+from .answer_formats import FlatFormat
 from .fields import BIG, Float, Int, RequestModel, Stop, Text, known_types
 from .schemas import ThinkingOptions
 from .tool_schemas import MAX_TOOLS, Schema
@@ -105,6 +106,7 @@ class AnthropicToolChoice(RequestModel):
 
 class OutputConfig(RequestModel):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    format: FlatFormat | None = None  # {"type": "json_schema", "schema": ...}: the answer held to it
 
 
 class Metadata(RequestModel):
@@ -131,8 +133,17 @@ class PromptFields(RequestModel):
     def effort(self) -> str | None:
         return self.output_config.effort if self.output_config is not None else None
 
+    def answer_format(self) -> tuple[object, str]:
+        """The structured output asked for, and the field that asked: ``output_config.format`` or the beta's
+        ``output_format``."""
+        given = self.output_config.format if self.output_config is not None else None
+        if given is None and getattr(self, "output_format", None) is not None:
+            return self.output_format, "output_format"
+        return given, "output_config.format"
+
 
 class MessagesRequest(PromptFields):
+    output_format: FlatFormat | None = None  # the structured outputs beta's name for output_config.format
     max_tokens: Int(ge=1, le=BIG)
     temperature: Float(ge=0, le=1) | None = None
     top_p: Float(gt=0, le=1) | None = None

@@ -10,6 +10,7 @@ from ..prompts import build_prompt, open_thinking
 from ..errors import PonderError
 from ..formats import get_format
 from ..result import Result
+from ..structured import AnswerSchema
 from ..tools import ToolUse
 from ..turns import TurnBudget
 from .scored import ChoiceScores, TokenTexts, choice_scores
@@ -53,6 +54,7 @@ class Plan:
     echo: bool = False  # and each prompt token's
     tools: ToolUse = ToolUse()  # the tools a chat's answer may call
     turn: TurnBudget | None = None  # one thinking budget across the chat's turn
+    answer_schema: AnswerSchema | None = None  # the answer held to JSON (response_format, text.format...)
 
     @property
     def choices(self) -> int:
@@ -114,7 +116,7 @@ class PlanJob:
             continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
             top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
             cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
-            tools=plan.tools, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
+            tools=plan.tools, answer_schema=plan.answer_schema, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
 

@@ -13,6 +13,7 @@ from .schemas import ChatRequest, CompletionRequest, GenerationRequest
 from .serving import SSE_HEADERS, Server, Submission, deltas, gone, preview_of, sse, submit, summary
 from .settings import ServerSettings
 from .thinking import Resolved, ThinkingAsk, resolve
+from .answer_formats import schema_or_400
 from .tool_schemas import check_results, tool_use_or_400
 from .worker import ClientGone
 
@@ -61,8 +62,12 @@ def chat_plan(body: ChatRequest, settings: ServerSettings) -> tuple[Plan, Resolv
     messages = body.chat()
     check_results(messages)
     tools = tool_use_or_400(body.tools, body.tool_choice, body.parallel_tool_calls, ("tools", "tool_choice"))
+    schema = schema_or_400(body.response_format, "response_format")
+    if schema is not None and tools.tools:
+        raise ApiError(400, "response_format holds the whole answer to JSON, so no tool call could be read: send "
+                            "tools or a response_format, not both", "response_format", "invalid_request")
     plan = Plan(prompts=(tuple(messages),), n=body.n, thinking=resolved.thinking, max_tokens=limit, mode=CHAT,
-                template=tuple(sorted(template.items())), tools=tools,
+                template=tuple(sorted(template.items())), tools=tools, answer_schema=schema,
                 turn=body.thinking.turn() if body.thinking is not None else None,
                 logprobs=(body.top_logprobs or 0) if body.logprobs else None, **plan_fields(body, settings))
     return plan, resolved
@@ -86,7 +91,8 @@ def completion_plan(body: CompletionRequest, settings: ServerSettings) -> tuple[
     resolved = resolve_or_400(thinking_ask(body, settings, limit)) if thinks else Resolved(None)
     plan = Plan(prompts=tuple(tuple(p) if isinstance(p, list) else p for p in prompts), n=body.n,
                 thinking=resolved.thinking, max_tokens=limit, mode=THINK if thinks else TEXT,
-                logprobs=body.logprobs, echo=body.echo and body.logprobs is not None, **plan_fields(body, settings))
+                logprobs=body.logprobs, echo=body.echo and body.logprobs is not None,
+                answer_schema=schema_or_400(body.response_format, "response_format"), **plan_fields(body, settings))
     return plan, resolved
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from .answer_formats import chat_format, schema_or_400
 from .errors import ApiError
 from .jobs import Outcome, Plan
 from .openai import chat_plan
@@ -104,12 +105,20 @@ def chat_request(body: ResponsesRequest, turns: list[dict]) -> ChatRequest:
                   chat_template_kwargs=body.chat_template_kwargs,
                   tools=[t.chat() for t in body.tools] if body.tools else None,
                   tool_choice=chat_choice(body.tool_choice),
-                  parallel_tool_calls=body.parallel_tool_calls)
+                  parallel_tool_calls=body.parallel_tool_calls,
+                  response_format=text_format(body))
     try:
         return ChatRequest.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as err:  # the fields were checked already, with this API's names: a bug
         raise ApiError(400, f"the request does not make a chat: {err.errors()[0].get('msg', 'invalid value')}",
                        None, "invalid_request") from None
+
+
+def text_format(body: ResponsesRequest) -> dict | None:
+    """``text.format`` as the chat's ``response_format``, its schema checked here to name this API's field."""
+    given = body.text.format if body.text is not None else None
+    schema_or_400(given, "text.format")
+    return chat_format(given)
 
 
 def chat_choice(choice):

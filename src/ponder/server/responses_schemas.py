@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool
 
 from .fields import (
-    BIG, Count, Effort, Float, Int, PlainText, RequestModel, Stop, Text, Unsupported, Zero, known_types,
+    BIG, Count, Effort, Float, Int, RequestModel, Stop, Text, Unsupported, Zero, known_types,
 )
+from .answer_formats import FlatFormat
 from .schemas import TemplateValue, ThinkingOptions
 from .tool_schemas import MAX_TOOLS, Schema
 
@@ -65,7 +66,7 @@ class ResponsesReasoning(RequestModel):
 
 
 class TextOptions(RequestModel):
-    format: PlainText = None
+    format: FlatFormat | None = None  # json_object or json_schema: the answer held to it
     verbosity: Unsupported(lambda v: v in (None, "medium"), '"medium"') = None
 
 

@@ -12,12 +12,13 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from .fields import (
-    BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One, PlainText,
+    BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One,
     RequestModel, ShortText, Stop, Text, Unit, Units, Zero,
 )
 from ..errors import PonderError
 from ..turns import TurnBudget
 from .errors import ApiError
+from .answer_formats import ResponseFormat
 from .tool_schemas import HistoryCall, OpenAIChoice, OpenAITools
 
 
@@ -159,7 +160,7 @@ class GenerationRequest(RequestModel):
     frequency_penalty: Zero = None
     repetition_penalty: One = None  # vLLM's
     logit_bias: NoBias = None
-    response_format: PlainText = None
+    response_format: ResponseFormat | None = None  # json_object or json_schema: the answer held to it
     functions: NoTools = None  # the tools' older names
     function_call: NoToolChoice = None
 
