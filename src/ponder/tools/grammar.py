@@ -21,7 +21,8 @@ from .spec import Tool, ToolChoice
 
 CLOSE_WITHIN = 24  # answer tokens left at which a call still open is steered to its end
 CLOSING = frozenset(b'"}] ')  # what ends a JSON string, object or array (and the space a separator puts before one)
-_closers: "weakref.WeakKeyDictionary[object, np.ndarray]" = weakref.WeakKeyDictionary()
+SEPARATING = frozenset(b', ')  # what ends a number or a value where the object still needs a field
+_closers: "weakref.WeakKeyDictionary[object, tuple[np.ndarray, np.ndarray]]" = weakref.WeakKeyDictionary()
 # the JSON as chat templates write it (``tojson``): ", " and ": ", no newlines a model could repeat forever
 JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
@@ -70,7 +71,7 @@ class Constraint:
         if self.matcher.is_error():
             raise PonderError(f"the answer's grammar does not compile: {self.matcher.get_error()}")
         self.n_vocab = backend.n_vocab
-        self.closers = closers(backend, self.tokenizer)
+        self.closers, self.separators = closers(backend, self.tokenizer)
         self.fed: list[int] = []  # the answer tokens the matcher has consumed
         self.words = np.zeros((self.tokenizer.vocab_size + 31) // 32, dtype=np.int32)
 
@@ -124,9 +125,13 @@ class Constraint:
     def closing_token(self, allowed: np.ndarray, logits: np.ndarray) -> int | None:
         """Of the allowed tokens made only of closing characters, the one after which the grammar is complete,
         or else takes the fewest tokens (a closed string takes a few, an open one almost any): the grammar
-        itself tells what closes, no JSON is parsed here."""
+        itself tells what closes, no JSON is parsed here. Where none is allowed (a number in an object that
+        still needs a field), a separator: the grammar then forces the next field's name."""
+        candidates = allowed & self.closers
+        if not candidates.any():
+            candidates = allowed & self.separators
         best, best_key = None, None
-        for token in np.flatnonzero(allowed & self.closers).tolist():
+        for token in np.flatnonzero(candidates).tolist():
             after = self.matcher.deep_copy()
             after.consume_token(token)
             complete = after.is_accepting() or after.is_stopped()
@@ -136,12 +141,15 @@ class Constraint:
         return best
 
 
-def closers(backend, tokenizer) -> np.ndarray:
-    """The tokens made only of JSON's closing characters (``"``, ``}``, ``]``, spaces), once per backend."""
+def closers(backend, tokenizer) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens made only of JSON's closing characters (``"``, ``}``, ``]``, spaces), and those made only of
+    separators (``,``, spaces): once per backend."""
     if backend not in _closers:
-        found = np.zeros(backend.n_vocab, dtype=bool)
+        closing, separating = np.zeros(backend.n_vocab, dtype=bool), np.zeros(backend.n_vocab, dtype=bool)
         for token in range(min(backend.n_vocab, tokenizer.vocab_size)):
             text = tokenizer.decode_bytes([token])
-            found[token] = bool(text.strip()) and not tokenizer.is_special_token(token) and set(text) <= CLOSING
-        _closers[backend] = found
+            if not text.strip() or tokenizer.is_special_token(token):
+                continue
+            closing[token], separating[token] = set(text) <= CLOSING, set(text) <= SEPARATING
+        _closers[backend] = (closing, separating)
     return _closers[backend]
