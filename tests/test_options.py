@@ -38,17 +38,18 @@ PREFIXES = [({}, [], {}), ({"prefix": ""}, ["--prefix", ""], {"prefix": ""}),
 FILLERS = [({}, [], {}), ({"filler": 3, "filler_where": "before_end"},
                           ["--filler", "3", "--filler-where", "before_end"], {"filler": {"count": 3, "where": "before_end"}})]
 PAUSES = [({}, [], {}), ({"pause": 2}, ["--pause", "2"], {"pause": 2})]
+COUNTDOWNS = [({}, [], {}), ({"countdown": 8}, ["--countdown", "8"], {"countdown": 8})]
 ENTROPY = [
     ({}, [], {}),
     ({"entropy_pause": 2.0}, ["--entropy-pause", "2.0"], {"entropy_pause": 2.0}),
     ({"entropy_pause": 2.0, "entropy_phase": "answer"}, ["--entropy-pause", "2.0", "--entropy-phase", "answer"],
      {"entropy_pause": {"threshold": 2.0, "phase": "answer"}}),
 ]
-TABLE = list(itertools.product(NO_THINK, BUDGETS, PREFIXES, FILLERS, PAUSES, ENTROPY))
+TABLE = list(itertools.product(NO_THINK, BUDGETS, PREFIXES, FILLERS, PAUSES, ENTROPY, COUNTDOWNS))
 
 # how the server and the command line name the options in a refusal, back to the flat names
 SERVER_NAMES = {"thinking.enabled: false": "no_think", "thinking.min_tokens": "min_think",
-                "thinking.max_tokens": "max_think", "thinking.soft_close": "soft_close", "thinking.wait": "wait", "thinking.prefix": "prefix",
+                "thinking.max_tokens": "max_think", "thinking.soft_close": "soft_close", "thinking.countdown": "countdown", "thinking.wait": "wait", "thinking.prefix": "prefix",
                 "thinking.filler": "filler", "thinking.entropy_pause": "entropy_pause"}
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ponder
-from ponder import Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
+from ponder import Budget, Countdown, EntropyPause, Filler, NoThinking, Pause, Prefix
 from ponder.policies import ANSWER, chain
 from ponder.errors import PonderError
 from ponder.policies import Vocab
@@ -91,6 +91,7 @@ def policy_sets(draw):
                                                                                                 "sentence"])))
     extra = draw(st.sampled_from([
         [], [Prefix("Ok, so")], [Filler(3, where="before_end")], [Pause(2, every=5)], [EntropyPause(3.0)],
+        [Countdown(every=6, text=" so")],
         [Filler(4)], [NoThinking()],
     ]))
     if extra and isinstance(extra[0], (Filler, NoThinking)) and getattr(extra[0], "where", "replace") == "replace":

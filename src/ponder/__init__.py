@@ -4,7 +4,7 @@ from .api import build_prompt, generate, generate_many
 from .backends import load_backend
 from .errors import PonderError
 from .formats import FORMATS, ThinkFormat
-from .policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Pause, Prefix, make_policy
+from .policies import Adaptive, Budget, Countdown, EntropyPause, Filler, NoThinking, Pause, Prefix, make_policy
 from .result import Result
 from .usage import Usage
 from .sampling import Sampling
@@ -14,6 +14,6 @@ from .turns import TurnBudget
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adaptive", "Budget", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
+    "Adaptive", "Budget", "Countdown", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
     "Sampling", "ThinkFormat", "Tool", "ToolCall", "TurnBudget", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
 ]

@@ -24,6 +24,10 @@ def add_thinking_options(p: argparse.ArgumentParser) -> None:
                    help="at the cap, write on up to N tokens to the end of a word (--close-at), then the wrap-up")
     g.add_argument("--close-at", choices=["word", "line", "sentence"], help="the soft close's boundary (default: word)")
     g.add_argument("--prefix", metavar="TEXT", help='open the thinking with TEXT, e.g. "Ok, so"')
+    g.add_argument("--countdown", type=int, metavar="K", help="every K thinking tokens, a notice of the tokens left "
+                                                             "(needs --max-think)")
+    g.add_argument("--countdown-text", metavar="TEXT", help='the notice, {left} the tokens left (default: '
+                                                            '"\n({left} thinking tokens left)\n")')
     g.add_argument("--filler", type=int, metavar="N", help="N filler units as thinking (dot by dot)")
     g.add_argument("--filler-text", metavar="TEXT", help="the filler unit (default: .)")
     g.add_argument("--filler-where", choices=["replace", "before_end"],

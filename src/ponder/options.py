@@ -26,6 +26,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "soft_close": (WHOLE, None),
     "close_at": (TEXT, "word"),
     "prefix": (TEXT, None),
+    "countdown": (WHOLE, None),
+    "countdown_text": (TEXT, "\n({left} thinking tokens left)\n"),
     "filler": (WHOLE, None),
     "filler_text": (TEXT, "."),
     "filler_where": (TEXT, "replace"),
@@ -47,7 +49,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
 BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up", "soft_close")
 ADAPTIVE_OPTIONS = ("adaptive_every", "adaptive_agree", "adaptive_probe_tokens")  # every, agree, probe_tokens
 # options that only set up another option's policy: given without it, they would do nothing
-DEPENDENT = {"soft_close": ("close_at",), "filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
+DEPENDENT = {"soft_close": ("close_at",), "countdown": ("countdown_text",), "filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
              "entropy_pause": ("varentropy_max", "entropy_text", "entropy_cooldown", "entropy_max", "entropy_phase")}
 
 
@@ -96,7 +98,7 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
     vLLM plugin), so each refuses the same combinations. ``spell`` names an option in a refusal the
     way that surface's users write it (``--prefix``, ``thinking.prefix``).
     """
-    from .policies import Budget, Filler, Prefix
+    from .policies import Budget, Countdown, Filler, Prefix
 
     values = {name: default for name, (_, default) in OPTIONS.items()}
     given = {k: v for k, v in options.items() if k in OPTIONS and v is not None}
@@ -118,6 +120,10 @@ def thinking_from_options(options: Mapping[str, Any], spell: Spell = flat_name):
         policies.append(Prefix(values["prefix"]))
     if values["filler"] is not None:
         policies.append(Filler(values["filler"], values["filler_text"], values["filler_where"]))
+    if values["countdown"] is not None:
+        if values["max_think"] is None:
+            raise PonderError(f"{spell('countdown')} counts down to the cap: give {spell('max_think')} too")
+        policies.append(Countdown(every=values["countdown"], text=values["countdown_text"]))
     return policies + answer_policies(values)
 
 
@@ -150,7 +156,7 @@ def without_thinking(values: dict[str, Any], spell: Spell):
     """No thinking: what acts in the answer still applies, what acts in the thinking is refused."""
     from .policies import NoThinking
 
-    shaping = (*BUDGET_OPTIONS, "prefix", "filler", *ADAPTIVE_OPTIONS)
+    shaping = (*BUDGET_OPTIONS, "prefix", "filler", "countdown", *ADAPTIVE_OPTIONS)
     in_thinking = [name for name in shaping if values[name] is not None]
     if values["adaptive"]:
         in_thinking.append("adaptive")
@@ -178,7 +184,7 @@ def answer_policies(values: dict[str, Any]) -> list:
 
 def options_for(policies) -> dict[str, Any]:
     """The flat options that ask for these policies: what ``thinking_from_options`` turns back into them."""
-    from .policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Pause, Prefix
+    from .policies import Adaptive, Budget, Countdown, EntropyPause, Filler, NoThinking, Pause, Prefix
     from .policies.chain import CloseOnEos
 
     found: dict[str, Any] = {}
@@ -196,6 +202,8 @@ def options_for(policies) -> dict[str, Any]:
             found["no_think"] = True
         elif isinstance(p, Filler):
             found.update(filler=p.count, filler_text=p.text, filler_where=p.where)
+        elif isinstance(p, Countdown) and p.every is not None:  # at fractions of the cap: Python's alone
+            found.update(countdown=p.every, countdown_text=p.text)
         elif isinstance(p, Pause):
             found.update(pause=p.count, pause_text=p.text, pause_every=p.every)
         elif isinstance(p, EntropyPause):

@@ -10,6 +10,7 @@ from .base import (
 from .adaptive import Adaptive
 from .budget import Budget
 from .chain import Chain, Thinking, chain, policies_for
+from .countdown import Countdown
 from .entropy import EntropyPause
 from .shaping import Filler, NoThinking, Pause, Prefix
 
@@ -21,6 +22,7 @@ POLICIES = {
     "filler": Filler,
     "pause": Pause,
     "entropy_pause": EntropyPause,
+    "countdown": Countdown,
 }
 
 
@@ -37,7 +39,7 @@ def make_policy(name: str, **options) -> Policy:
 
 
 __all__ = [
-    "Adaptive", "ANSWER", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
+    "Adaptive", "ANSWER", "Countdown", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
     "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
     "Prefix", "Probe", "ProbeAnswer", "Thinking", "View", "Vocab", "chain", "make_policy", "policies_for",
 ]

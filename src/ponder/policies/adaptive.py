@@ -55,6 +55,10 @@ class Adaptive(PolicyBase):
                 f"adaptive probe_tokens must be between 1 and {MAX_PROBE_TOKENS}, got {self.probe_tokens}")
         self.limits  # noqa: B018 - building it checks min_tokens and max_tokens with the budget's messages
 
+    @property
+    def reads_text(self) -> bool:
+        return bool(self.soft_close)
+
     def texts(self) -> tuple[tuple[str, str], ...]:
         return limit_texts(self.wait, self.wrap_up)
 

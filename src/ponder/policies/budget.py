@@ -118,6 +118,11 @@ class Budget(PolicyBase):
         tail = view.tail if view.thinking_tokens - view.tail >= self.min_tokens else 0
         return wrap_up(view, self.wrap_up, rewind=tail, capped=capped)
 
+    @property
+    def reads_text(self) -> bool:
+        """A soft close reads the thought's text for its boundaries."""
+        return bool(self.soft_close)
+
     def at_cap(self, view: View) -> Force:
         """The wrap-up at the cap: hard, or within the slack at the next boundary."""
         close = self.close_thinking(view)

@@ -63,6 +63,8 @@ class ThinkingOptions(RequestModel):
     soft_close: Count | None = None  # at the cap, write on up to this many tokens to the next boundary
     close_at: Literal["word", "line", "sentence"] | None = None
     prefix: ShortText | None = None
+    countdown: Count | None = None  # every this many thinking tokens, a notice of the tokens left
+    countdown_text: ShortText | None = None  # {left}: the tokens left
     filler: Units | FillerOptions | None = None  # a count, or the Filler policy's options
     pause: Units | PauseOptions | None = None  # a count, or the Pause policy's options
     entropy_pause: Float(ge=0, le=64) | EntropyPauseOptions | None = None  # bits, or options

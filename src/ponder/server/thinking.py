@@ -35,7 +35,7 @@ from .schemas import (
 ADAPTIVE_EFFORT = "high"  # Anthropic's default effort, and the cap of adaptive thinking when none is given
 REASONING_EFFORT = "medium"  # OpenRouter's, for a reasoning object that names neither effort nor maximum
 SHAPING = ("min_tokens", "max_tokens", "budget_tokens", "wait", "max_waits", "wrap_up", "soft_close", "prefix",
-           "filler", "entropy_pause", "adaptive")
+           "filler", "countdown", "entropy_pause", "adaptive")
 Efforts = Mapping[str, "Effort | None"]
 
 Thinking = list[Policy] | bool | None
@@ -92,7 +92,8 @@ def resolve(ask: ThinkingAsk) -> Resolved:
 
 # the thinking object's fields that set a flat option to their own value
 DIRECT = {"min_tokens": "min_think", "max_tokens": "max_think", "wait": "wait", "max_waits": "max_waits",
-          "wrap_up": "wrap_up", "soft_close": "soft_close", "close_at": "close_at", "prefix": "prefix"}
+          "wrap_up": "wrap_up", "soft_close": "soft_close", "close_at": "close_at", "prefix": "prefix",
+          "countdown": "countdown", "countdown_text": "countdown_text"}
 
 
 def flat_options(options: ThinkingOptions, reasoning: ReasoningOptions | None, effort: Effort | None,

@@ -114,9 +114,9 @@ class PonderLogitsProcessor(LogitsProcessor):
             logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
                          "(choose a text without it)", *stopping)
             return None
-        soft = any(getattr(p, "soft_close", 0) for p in policy.policies)
+        reads_text = any(getattr(p, "reads_text", False) for p in policy.policies)  # a soft close, a countdown
         steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng,
-                      text=self._token_text() if soft else None)
+                      text=self._token_text() if reads_text else None)
         if closes_thinking(prompt, vocab.native_end, self.tokenizer.decode):
             steer.trace.close_thinking(0, capped=False)  # the template closed the thought: all answer
         return steer
