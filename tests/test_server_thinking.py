@@ -102,7 +102,7 @@ def test_bad_combinations_raise_a_clear_ponder_error(thinking, effort, message):
     {"min_tokens": "many"},
     {"min_tokens": 1.5},
     {"min_tokens": True},
-    {"min_tokens": "5"},
+    {"min_tokens": "five"},  # neither a count nor a relative budget ("0.5p+256")
     {"wait": ""},
     {"wait": []},
     {"filler": {"count": 4, "where": "somewhere"}},

@@ -17,6 +17,8 @@ from .policies import Thinking, policies_for
 from .prompts import Messages, build_prompt, is_token_ids, open_thinking, thinking_closed  # noqa: F401 (re-exported)
 from .result import Result
 from .tools import ToolUse
+from .policies.relative import alone_in_turn, any_relative
+from .policies.relative import resolve as resolve_relative
 from .turns import TurnBudget, remember
 
 def generate(
@@ -240,17 +242,20 @@ def generate_over(endpoint, prompt, model, thinking, fmt, max_tokens, text_optio
     from .remote import ChatML, client_for, generate_remote
 
     client = client_for(endpoint, model)
+    alone_in_turn(thinking, turn)
     spent = None
     if turn is not None:
         if isinstance(prompt, str):
             raise PonderError("a turn budget counts the thinking in a chat's history: give the chat as messages")
         spent = turn.spent_in(prompt, client.count)
         thinking = turn.thinking(thinking, spent)
-    policy = policies_for(thinking)
     if text_options["raw_prompt"]:
         text = prompt
     else:
         text = build_prompt(ChatML(), prompt, fmt, chat=text_options["chat"], system=text_options["system"])
+    if any_relative(thinking):  # the prompt counted by the server's tokenizer; its context is not known here
+        thinking = resolve_relative(thinking, client.count(text), None)
+    policy = policies_for(thinking)
     result = generate_remote(text, client, policy.policies, fmt, max_tokens, sampling, stops, on_text)
     remember(result.thinking, result.usage.thinking_tokens)
     return result if turn is None else replace(result, turn=turn.report(spent, result.usage.thinking_tokens))

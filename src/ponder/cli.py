@@ -13,10 +13,20 @@ USAGE_ERROR = 2
 SUBCOMMANDS = ["ponder.lab.cli", "ponder.server.cli"]  # modules with a ``register(subparsers)`` function
 
 
+def tokens(text: str) -> int | str:
+    """A number of tokens, or a relative budget's expression (checked with the other options)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def add_thinking_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("thinking")
-    g.add_argument("--min-think", type=int, metavar="N", help="at least N thinking tokens (waits injected)")
-    g.add_argument("--max-think", type=int, metavar="N", help="at most N thinking tokens, then the wrap-up")
+    g.add_argument("--min-think", type=tokens, metavar="N", help="at least N thinking tokens (waits injected); "
+                                                                 'or relative: "0.5p+256", "25%%ctx"')
+    g.add_argument("--max-think", type=tokens, metavar="N", help="at most N thinking tokens, then the wrap-up; "
+                                                                 'or relative to the prompt (p) or context (ctx)')
     g.add_argument("--wait", action="append", metavar="TEXT", help="wait string, repeat for a cycle (default: Wait)")
     g.add_argument("--max-waits", type=int, metavar="N", help="inject at most N wait strings")
     g.add_argument("--wrap-up", metavar="TEXT", help="answer lead forced at the cap (default: the format's)")

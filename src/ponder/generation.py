@@ -11,6 +11,8 @@ from .errors import PonderError
 from .formats import get_format
 from .markers import model_vocab
 from .policies import Budget, Chain, Thinking, policies_for
+from .policies.relative import alone_in_turn
+from .policies.relative import resolve as resolve_relative
 from .prompts import Messages, TokenIds, build_prompt, is_token_ids, thinking_closed
 from .result import Result, build_result
 from .sampling import Sampling
@@ -102,6 +104,7 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
     """
     spent = None
     if turn is not None:
+        alone_in_turn(thinking, turn)
         if isinstance(prompt, str) or is_token_ids(prompt):
             raise PonderError("a turn budget counts the thinking in a chat's history: give the chat as messages")
         spent = turn.spent_in(prompt, lambda text: len(engine.tokenize(text)))
@@ -131,6 +134,7 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
     if len(prompt_ids) >= engine.n_ctx:
         raise PonderError(f"the prompt has {len(prompt_ids)} tokens but the context holds {engine.n_ctx}: "
                           "shorten the prompt or load the model with a larger context (--n-ctx)")
+    thinking = resolve_relative(thinking, len(prompt_ids), engine.n_ctx)  # "0.5p+256": now the prompt is known
     think = not continuation and not thinking_closed(text, fmt)
     forced = tools.reads_calls and tools.choice.forced
     held = forced or schema is not None

@@ -15,11 +15,12 @@ from typing import Any, Callable, Mapping
 from .errors import PonderError
 
 WHOLE, NUMBER, TEXT, TEXTS, FLAG = "a whole number", "a number", "a string", "a string or a list of strings", "true or false"
+TOKENS = 'a whole number of tokens or a relative budget such as "0.5p+256"'  # ``policies.relative``
 
 # name: (kind, default)
 OPTIONS: dict[str, tuple[str, Any]] = {
-    "min_think": (WHOLE, None),
-    "max_think": (WHOLE, None),
+    "min_think": (TOKENS, None),
+    "max_think": (TOKENS, None),
     "wait": (TEXTS, None),
     "max_waits": (WHOLE, None),
     "wrap_up": (TEXT, None),
@@ -57,6 +58,7 @@ def check_value(name: str, value: Any) -> Any:
     kind = OPTIONS[name][0]
     ok = {
         WHOLE: isinstance(value, int) and not isinstance(value, bool),
+        TOKENS: isinstance(value, (int, str)) and not isinstance(value, bool),
         NUMBER: isinstance(value, (int, float)) and not isinstance(value, bool),
         TEXT: isinstance(value, str),
         TEXTS: isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)),
@@ -66,6 +68,10 @@ def check_value(name: str, value: Any) -> Any:
         raise PonderError(f"{name} must be {kind}, got {value!r}")
     if kind == FLAG:
         return value in (True, 1, "true")
+    if kind == TOKENS and isinstance(value, str):
+        from .policies.relative import parse
+
+        parse(value)  # a malformed expression is refused with the grammar
     return tuple(value) if kind == TEXTS and not isinstance(value, str) else value
 
 

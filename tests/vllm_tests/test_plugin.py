@@ -111,6 +111,8 @@ def test_the_openai_server_takes_budgets_in_vllm_xargs(plugin_server):
     turn = completion(client, "What is 12 + 30?", {"min_think": 20, "turn_max_think": 30, "turn_spent": 18})
     assert thinking_tokens(turn.choices[0].token_ids) == 12
     check_soft_close(client)
+    relative = completion(client, "What is 12 + 30?", {"min_think": "0.5p", "max_think": "0.5p"})
+    assert thinking_tokens(relative.choices[0].token_ids) == relative.usage.prompt_tokens // 2
 
 
 def check_soft_close(client) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from .boundaries import UNITS
+from .relative import is_relative, parse, relative
 from .base import END, FOREVER, LEAD, LIMITING, THINKING, Action, Force, Part, PolicyBase, View, force, require
 
 
@@ -23,6 +24,14 @@ def as_tuple(value, name: str) -> tuple[str, ...]:
     require(bool(items) and all(isinstance(t, str) and t for t in items),
             f"{name} must be one or more non-empty strings, got {value!r}")
     return items
+
+
+def check_bounds(min_tokens: int, max_tokens: int | None) -> None:
+    require(min_tokens >= 0, f"min_tokens must be >= 0, got {min_tokens}")
+    if max_tokens is not None:
+        require(max_tokens >= 0, f"max_tokens must be >= 0, got {max_tokens}")
+        require(min_tokens <= max_tokens, f"min_tokens ({min_tokens}) is above max_tokens ({max_tokens}): "
+                                          "lower the minimum or raise the maximum")
 
 
 def check_soft_close(slack: int, unit: str, cap: int | None) -> None:
@@ -52,10 +61,14 @@ class Budget(PolicyBase):
     wrap-up comes at the first boundary of ``close_at`` (``word``, ``line`` or
     ``sentence``), or at ``max_tokens + soft_close`` at the latest. The slack's
     tokens are thinking tokens.
+
+    ``min_tokens`` and ``max_tokens`` may be expressions of the prompt's and the
+    context's tokens (``"0.5p+256"``, ``"25%ctx"``: ``policies.relative``), worked
+    out when the prompt is known.
     """
 
-    min_tokens: int = 0
-    max_tokens: int | None = None
+    min_tokens: int | str = 0  # a string: relative to the prompt or the context (``policies.relative``)
+    max_tokens: int | str | None = None
     wait: tuple[str, ...] = ("Wait",)
     max_waits: int | None = None
     wrap_up: str | None = None
@@ -66,14 +79,12 @@ class Budget(PolicyBase):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wait", as_tuple(self.wait, "wait"))
-        require(self.min_tokens >= 0, f"min_tokens must be >= 0, got {self.min_tokens}")
-        if self.max_tokens is not None:
-            require(self.max_tokens >= 0, f"max_tokens must be >= 0, got {self.max_tokens}")
-            require(
-                self.min_tokens <= self.max_tokens,
-                f"min_tokens ({self.min_tokens}) is above max_tokens ({self.max_tokens}): "
-                "lower the minimum or raise the maximum",
-            )
+        if relative(self):  # an expression of the prompt and the context: its value is checked once resolved
+            for bound in (self.min_tokens, self.max_tokens):
+                if is_relative(bound):
+                    parse(bound)
+        else:
+            check_bounds(self.min_tokens, self.max_tokens)
         if self.max_waits is not None:
             require(self.max_waits >= 0, f"max_waits must be >= 0, got {self.max_waits}")
         check_soft_close(self.soft_close, self.close_at, self.max_tokens)

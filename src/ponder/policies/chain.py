@@ -51,7 +51,8 @@ class Chain:
         object.__setattr__(self, "policies", ordered)
         check_replacing_filler(ordered)
         caps = [getattr(p, "max_tokens", None) for p in ordered if p.stage == LIMITING]
-        object.__setattr__(self, "cap", min((cap for cap in caps if cap is not None), default=None))
+        # a relative cap (an expression) is known once the prompt is: resolved before the loop runs the chain
+        object.__setattr__(self, "cap", min((cap for cap in caps if isinstance(cap, int)), default=None))
         object.__setattr__(self, "wants_stats", any(p.wants_stats for p in ordered))
 
     def step(self, view: View) -> Action:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
 from .fields import (
     BIG, TOP_LOGPROBS, Count, Effort, Float, Int, NoBias, NoText, NoToolChoice, NoTools, One,
@@ -51,12 +51,25 @@ class AdaptiveOptions(RequestModel):
     probe_tokens: Int(ge=1, le=256) | None = None
 
 
+def relative_budget(text: str) -> str:
+    from ..policies.relative import parse
+
+    try:
+        parse(text)
+    except PonderError as err:
+        raise ValueError(str(err)) from None
+    return text
+
+
+Relative = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(relative_budget)]  # "0.5p+256"
+
+
 class ThinkingOptions(RequestModel):
     """ponder's ``thinking`` object; Anthropic's ``{"type", "budget_tokens", "display"}`` is read from it too."""
 
     enabled: StrictBool | None = None  # false: no thinking at all
-    min_tokens: Count | None = None
-    max_tokens: Count | None = None
+    min_tokens: Relative | Count | None = None  # or relative to the prompt and the context: "0.5p+256"
+    max_tokens: Relative | Count | None = None
     wait: ShortText | Annotated[list[ShortText], Field(min_length=1, max_length=16)] | None = None
     max_waits: Count | None = None
     wrap_up: ShortText | None = None

@@ -122,9 +122,10 @@ def fill_from_effort(flat: dict, names: dict[str, str], effort: dict) -> None:
     for option, value in effort.items():
         if flat.get(option) is None:
             flat[option], names[option] = value, f"the effort's {option}"
-    if own_min is None and own_max is not None and flat.get("min_think") is not None:
+    # (a relative bound is known only with the prompt: the effort's stands beside it as it is)
+    if own_min is None and isinstance(own_max, int) and flat.get("min_think") is not None:
         flat["min_think"] = min(flat["min_think"], own_max)
-    if own_max is None and own_min is not None and flat.get("max_think") is not None:
+    if own_max is None and isinstance(own_min, int) and flat.get("max_think") is not None:
         flat["max_think"] = max(flat["max_think"], own_min)
 
 

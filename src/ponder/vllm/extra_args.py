@@ -9,6 +9,7 @@ from ..errors import PonderError
 from ..formats import FORMATS
 from ..options import pick, thinking_from_options
 from ..policies import Chain, policies_for
+from ..policies.relative import alone_in_turn
 from ..turns import TurnBudget
 
 FORMAT_KEY = "think_format"
@@ -31,6 +32,7 @@ def request_thinking(extra: dict | None) -> tuple[Chain | None, str | None]:
                           "logits processor cannot do: run it on ponder's own loop (ponder serve), or set max_think")
     thinking = thinking_from_options(options) if options else None
     if turn is not None:
+        alone_in_turn(thinking, turn)
         thinking = turn.thinking(thinking, turn.spent or 0)
     policy = policies_for(thinking)
     check_marker_texts(policy)

@@ -30,6 +30,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from ..errors import PonderError
 from ..formats import FORMATS
 from ..policies import Vocab
+from ..policies.relative import resolve as resolve_relative
 from .extra_args import request_thinking, stopping_text
 from .batch import SteeredBatch
 from .steer import Steer, TokenText, closes_thinking
@@ -57,6 +58,7 @@ class PonderLogitsProcessor(LogitsProcessor):
         if not usable:
             logger.error("ponder: this model has neither </think> nor <|im_start|> as one token; "
                          "requests with thinking options run unsteered")
+        self.context = vllm_config.model_config.max_model_len  # for a budget relative to the context ("25%ctx")
         self.batch = SteeredBatch()
         # Unseeded requests draw their endings from one generator seeded like the engine, so that every
         # tensor-parallel rank, calling it in the same order, decides alike.
@@ -113,6 +115,11 @@ class PonderLogitsProcessor(LogitsProcessor):
         if stopping is not None:  # forced, it would end the request where the policy means to go on
             logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
                          "(choose a text without it)", *stopping)
+            return None
+        try:
+            policy = resolve_relative(policy, len(prompt or ()), self.context)  # "0.5p+256": the prompt is known
+        except PonderError as err:  # only now can a relative minimum come out above its maximum
+            logger.error("ponder: %s; the request runs unsteered", err)
             return None
         reads_text = any(getattr(p, "reads_text", False) for p in policy.policies)  # a soft close, a countdown
         steer = Steer(policy, vocab, temperature=params.temperature, seed=params.seed, rng=self.rng,
