@@ -61,3 +61,22 @@ def test_the_playground_reports_a_refused_request(up, page):
     page.click("#go")
     page.wait_for_function("document.getElementById('status').classList.contains('error')", timeout=30_000)
     assert "above this server's limit" in page.inner_text("#status")
+
+
+def test_stop_thinking_ends_the_thinking_and_the_answer_follows(up, page):
+    page.goto(up.url + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('SmolLM2')")
+    page.fill("#question", "Explain why the sky is blue.")
+    set_slider(page, "#max-tokens", 512)
+    set_slider(page, "#max", 400)
+    set_slider(page, "#min", 300)
+    page.fill("#prefix", "")
+    page.click("#go")
+    page.wait_for_function("!document.getElementById('stop-thinking').disabled && "
+                           "document.getElementById('thinking').textContent.length > 20", timeout=120_000)
+    page.click("#stop-thinking")
+    page.wait_for_function("document.getElementById('status').textContent.includes('completion tokens')",
+                           timeout=120_000)
+    count = int(re.match(r"(\d+) tokens", page.inner_text("#thinking-count")).group(1))
+    assert count < 300 and page.inner_text("#answer").startswith("Final Answer:")
+    assert page.is_disabled("#stop-thinking")

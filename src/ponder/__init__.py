@@ -2,6 +2,7 @@
 
 from .api import build_prompt, generate, generate_many
 from .backends import load_backend
+from .control import Control
 from .errors import PonderError
 from .formats import FORMATS, ThinkFormat
 from .policies import Adaptive, Budget, Countdown, EntropyPause, Filler, NoThinking, Pause, Prefix, make_policy
@@ -14,6 +15,7 @@ from .turns import TurnBudget
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adaptive", "Budget", "Countdown", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause", "PonderError", "Prefix", "Result",
-    "Sampling", "ThinkFormat", "Tool", "ToolCall", "TurnBudget", "Usage", "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
+    "Adaptive", "Budget", "Control", "Countdown", "EntropyPause", "FORMATS", "Filler", "NoThinking", "Pause",
+    "PonderError", "Prefix", "Result", "Sampling", "ThinkFormat", "Tool", "ToolCall", "TurnBudget", "Usage",
+    "build_prompt", "generate", "generate_many", "load_backend", "make_policy",
 ]

@@ -15,6 +15,7 @@ from .formats import ThinkFormat, get_format
 from .generation import Generation, prepare
 from .policies import Thinking, policies_for
 from .prompts import Messages, build_prompt, is_token_ids, open_thinking, thinking_closed  # noqa: F401 (re-exported)
+from .control import Control
 from .result import Result
 from .tools import ToolUse
 from .policies.relative import alone_in_turn, any_relative
@@ -52,6 +53,7 @@ def generate(
     parallel_tool_calls: bool = True,
     turn: TurnBudget | None = None,
     answer_schema=None,
+    control: Control | None = None,
 ) -> Result:
     """Generate with controlled thinking.
 
@@ -93,20 +95,23 @@ def generate(
     ``answer_schema`` (a JSON Schema, or ``"json_object"`` for any JSON object) holds the answer, after
     the thinking, to JSON that follows it: ``json.loads(result.answer)`` always parses, also after a
     forced close (the thinking is capped to leave the answer 64 tokens).
+
+    ``control`` (a ``ponder.Control``) lets another thread end the thinking now (``control.end_thinking()``)
+    or give it more (``control.extend(64)``) while the generation runs.
     """
     options = dict(thinking=thinking, format=format, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                    top_k=top_k, seed=seed, chat=chat, system=system, raw_prompt=raw_prompt, on_text=on_text,
                    stop=stop, cancelled=cancelled, continuation=continuation, logprobs=logprobs,
-                   prompt_logprobs=prompt_logprobs, turn=turn, answer_schema=answer_schema)
+                   prompt_logprobs=prompt_logprobs, turn=turn, answer_schema=answer_schema, control=control)
     placement = dict(device=device, dtype=dtype, gpu_layers=gpu_layers)
     if tools or tool_choice is not None:
         if endpoint is not None:
             raise PonderError("tools need a local model: the s1 loop over an endpoint does not read calls")
         options["tools"] = ToolUse.make(tools, tool_choice, parallel_tool_calls)
     if endpoint is not None:
-        if answer_schema is not None:
-            raise PonderError("an answer schema needs a local model: the s1 loop over an endpoint cannot hold "
-                              "the answer to it")
+        if answer_schema is not None or control is not None:
+            raise PonderError("an answer schema and a control need a local model: the s1 loop over an endpoint "
+                              "can honour neither")
         check(max_tokens, prompt)
         check_over_endpoint(prompt, placement, cancelled, continuation, logprobs, prompt_logprobs)
         stops = (stop,) if isinstance(stop, str) else tuple(stop)

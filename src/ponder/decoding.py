@@ -26,12 +26,16 @@ from .backends.base import Backend
 from .logprobs import Scores, TokenLogprob, score_prompt
 from .markers import EndDetector, StopStrings, check_texts
 from .policies import ANSWER, THINKING, Ban, Chain, Ending, Force, Probe, ProbeAnswer, Vocab
+from .control import EXTEND
 from .policies.boundaries import TAIL, ends_unit, starts_unit
+from .policies.budget import wrap_up
+from .policies.chain import extended
 from .trace import Trace
 from .sampling import Sampler, Sampling, entropy_stats
 from .text import PhaseStreamer
 
 if TYPE_CHECKING:
+    from .control import Control
     from .tools.grammar import Constraint
 
 OnText = Callable[[str, str], None]  # (phase, text delta)
@@ -74,7 +78,8 @@ class Decoder:
     think: bool = True  # False: plain text continuation, all answer, no thinking phase
     logprobs: int | None = None  # keep each completion token's log probability, with this many alternatives
     prompt_logprobs: bool = False  # and each prompt token's (every prompt position's logits at prefill)
-    constraint: "Constraint | None" = None  # the answer held to a grammar (a forced tool call)
+    constraint: "Constraint | None" = None  # the answer held to a grammar (a forced tool call, a schema)
+    control: "Control | None" = None  # a client's "end the thinking now" / "think more", taken at each step
 
     def __post_init__(self) -> None:
         self.trace = Trace()
@@ -130,6 +135,8 @@ class Decoder:
 
     def step(self) -> Steps:
         trace = self.trace
+        if self.control is not None and self.control.pending and self.take_control():
+            return
         ending = self.detector.ending(trace) if trace.phase == THINKING else None
         tail = self.detector.tail(trace) if trace.phase == THINKING and ending is None else 0
         if self.stream:  # hold back tokens that a rewind or a stop string may still take away
@@ -151,6 +158,21 @@ class Decoder:
             self.accept_ending(ending)
         else:
             yield from self.sample(action.ids if isinstance(action, Ban) else frozenset())
+
+    def take_control(self) -> bool:
+        """Apply what the client asked since the last step; True when it forced the wrap-up (the step is done)."""
+        closed = False
+        for action, tokens in self.control.take():
+            if self.trace.phase != THINKING or closed:
+                continue  # the thinking is over: too late for either
+            self.control.taken.append((action, tokens))
+            if action == EXTEND:
+                self.policy = extended(self.policy, tokens)
+            else:
+                tail = self.detector.tail(self.trace)
+                self.apply_force(wrap_up(self.trace.view(self.vocab, self.policy.cap), rewind=tail))
+                closed = True
+        return closed
 
     def probe(self, action: Probe, at: int) -> Steps:
         """The answer at ``at`` thinking tokens, read on top of the cache (no prefill) and added to the trace's

@@ -94,13 +94,14 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
             cancelled: Callable[[], bool] | None = None, continuation: bool = False,
             logprobs: int | None = None, prompt_logprobs: bool = False, template: Mapping | None = None,
             tools: ToolUse | None = None, call_format: CallFormat | None = None,
-            turn: TurnBudget | None = None, answer_schema=None) -> Generation:
+            turn: TurnBudget | None = None, answer_schema=None, control=None) -> Generation:
     """The prompt's ids and a decoder for them, checked against the model's context.
 
     ``tools``: the answer is read for calls (in ``call_format`` where the caller rendered the tools into a
     raw prompt itself, as the server does), and under a forced choice held to the call's grammar.
     ``turn``: the thinking is held within what the turn budget has left after the chat's earlier thinking.
-    ``answer_schema`` (a JSON Schema, or ``"json_object"``): the answer is held to it.
+    ``answer_schema`` (a JSON Schema, or ``"json_object"``): the answer is held to it. ``control`` (a
+    ``ponder.Control``): another thread may end the thinking or extend it while it runs.
     """
     spent = None
     if turn is not None:
@@ -149,7 +150,7 @@ def prepare(engine: Backend, prompt: str | Messages | TokenIds, thinking: Thinki
                       calls if calls and on_text else on_text, stops, cancelled,
                       think=think, logprobs=logprobs, prompt_logprobs=prompt_logprobs,
                       constraint=forced_call(engine, tools, call_format) if forced else
-                      None if schema is None else Constraint(schema.grammar(), engine))
+                      None if schema is None else Constraint(schema.grammar(), engine), control=control)
     return Generation(text, prompt_ids, decoder, fmt.end, calls, None if turn is None else (turn, spent))
 
 

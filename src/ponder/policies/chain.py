@@ -100,3 +100,13 @@ def policies_for(thinking: Thinking) -> Chain:
     if thinking is True:
         return chain(None)
     return chain(thinking)
+
+
+def extended(policy: Chain, tokens: int) -> Chain:
+    """The chain with its caps raised by ``tokens`` (a client asked for more thinking); no cap, no change."""
+    from dataclasses import replace
+
+    def raised(p):
+        cap = getattr(p, "max_tokens", None)
+        return replace(p, max_tokens=cap + tokens) if p.stage == LIMITING and isinstance(cap, int) else p
+    return chain([raised(p) for p in policy.policies])

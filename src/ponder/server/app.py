@@ -24,6 +24,7 @@ from .metrics import Metrics, Recent
 from .middleware import BodyLimit, RequestMetrics
 from .responses_schemas import ResponsesRequest
 from .schemas import ChatRequest, CompletionRequest, TokenizeRequest
+from .controls import ControlRequest, control_request
 from .serving import Server
 from .settings import ServerSettings
 from .efforts import info as effort_info
@@ -142,6 +143,10 @@ def add_routes(app: FastAPI, server: Server, auth) -> None:
     async def recent_requests():
         return {"object": "list", "data": server.recent.list(), "queued": server.worker.waiting,
                 "running": server.worker.running}
+
+    @app.post("/v1/ponder/requests/{request_id}/control", dependencies=[auth], tags=["ponder"])
+    async def control(request_id: str, body: ControlRequest):
+        return control_request(server, request_id, body)
 
     @app.get("/v1/ponder/info", dependencies=[auth], tags=["ponder"])
     async def info():

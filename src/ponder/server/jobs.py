@@ -87,6 +87,7 @@ class PlanJob:
     plan: Plan
     on_start: Callable[[int], None]
     on_text: OnChoiceText | None = None
+    control: object = None  # a ponder.Control the request's choices all take (POST .../control)
     prompt_tokens: int = 0
     inputs: list = field(default_factory=list)  # each prompt's text or token ids, as the model takes it
     call_formats: list = field(default_factory=list)  # each prompt's tool-call format (chats)
@@ -116,7 +117,7 @@ class PlanJob:
             continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
             top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
             cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
-            tools=plan.tools, answer_schema=plan.answer_schema, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
+            tools=plan.tools, answer_schema=plan.answer_schema, control=self.control, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
 

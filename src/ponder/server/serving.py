@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..control import Control
 from ..errors import PonderError
 from .errors import ApiError
 from .jobs import InvalidPrompt, Outcome, Plan, PlanJob
@@ -38,6 +39,7 @@ class Server:
     metrics: Metrics
     recent: Recent
     responses: ResponseStore = field(default_factory=ResponseStore)  # the Responses API's stored responses
+    controls: dict = field(default_factory=dict)  # each running request's Control, by its id
 
 
 @dataclass
@@ -65,10 +67,14 @@ async def submit(server: Server, request: Request, plan: Plan, rid: str, *, endp
     def on_text(index: int, phase: str, text: str) -> None:
         loop.call_soon_threadsafe(events.put_nowait, (index, phase, text))
 
+    control = Control()
     try:
-        ticket = server.worker.submit(PlanJob(server.backend, plan, on_start, None if events is None else on_text))
+        ticket = server.worker.submit(PlanJob(server.backend, plan, on_start, None if events is None else on_text,
+                                              control=control))
     except QueueFull as err:
         raise ApiError(429, str(err), None, "queue_full") from None
+    server.controls[rid] = control  # POST /v1/ponder/requests/{rid}/control, until the job ends
+    ticket.future.add_done_callback(lambda _: server.controls.pop(rid, None))
     if events is not None:  # the stream's end, however the job ends (done, refused, cancelled, failed)
         ticket.future.add_done_callback(lambda _: loop.call_soon_threadsafe(events.put_nowait, DONE))
     ticket.future.add_done_callback(lambda f: record(server, ticket))

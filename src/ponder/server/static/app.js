@@ -65,6 +65,7 @@ async function ask(event) {
   state.controller = new AbortController();
   $("go").disabled = true;
   $("stop").disabled = false;
+  state.request = null;  // the running request's id, read from its first chunk: what "Stop thinking" controls
   try {
     const res = await fetch("/v1/chat/completions", {
       method: "POST", headers: headers(), body: JSON.stringify(request()), signal: state.controller.signal,
@@ -78,8 +79,8 @@ async function ask(event) {
     status(err.name === "AbortError" ? "stopped" : "error: " + err.message, err.name !== "AbortError");
   } finally {
     $("go").disabled = false;
-    $("stop").disabled = true;
-    state.controller = null;
+    $("stop").disabled = $("stop-thinking").disabled = true;
+    state.controller = state.request = null;
     refresh();
   }
 }
@@ -106,10 +107,17 @@ async function readEvents(res, handle) {
 
 function onChunk(chunk, out) {
   if (chunk.error) throw new Error(chunk.error.message);
+  if (!state.request && chunk.id) {
+    state.request = chunk.id;
+    $("stop-thinking").disabled = mode() === "off";
+  }
   for (const choice of chunk.choices || []) {
     const d = choice.delta || {};
     if (d.reasoning_content) append("thinking", d.reasoning_content, out);
-    if (d.content) append("answer", d.content, out);
+    if (d.content) {
+      append("answer", d.content, out);
+      $("stop-thinking").disabled = true;  // the thinking is over
+    }
   }
   if (chunk.usage) finish(chunk, out);
   else counters(out, false);
@@ -235,6 +243,17 @@ async function loadInfo() {
 
 $("ask").addEventListener("submit", ask);
 $("stop").addEventListener("click", () => state.controller && state.controller.abort());
+$("stop-thinking").addEventListener("click", stopThinking);
+
+async function stopThinking() {
+  // the running request answers now (POST /v1/ponder/requests/{id}/control); the stream goes on with the answer
+  if (!state.request) return;
+  $("stop-thinking").disabled = true;
+  const res = await fetch(`/v1/ponder/requests/${state.request}/control`, {
+    method: "POST", headers: headers(), body: JSON.stringify({ action: "end_thinking" }),
+  });
+  if (!res.ok && res.status !== 404) status("could not stop the thinking: " + res.statusText, true);
+}
 $("key").addEventListener("change", () => { localStorage.setItem("ponder-key", $("key").value.trim()); loadInfo(); refresh(); });
 bindSliders();
 loadInfo();
