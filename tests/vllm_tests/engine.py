@@ -65,10 +65,19 @@ def checked_plugin():
     return type("Checked", (PonderLogitsProcessor,), {"apply": apply})
 
 
+def sampling(make, given: dict):
+    """SamplingParams from JSON: ``structured_outputs`` as vLLM's own object."""
+    from vllm.sampling_params import StructuredOutputsParams
+
+    if "structured_outputs" in given:
+        given = {**given, "structured_outputs": StructuredOutputsParams(**given["structured_outputs"])}
+    return make(**given)
+
+
 def run(llm, requests, repeat):
     from vllm import SamplingParams
 
-    params = [SamplingParams(**r["params"]) for r in requests]
+    params = [sampling(SamplingParams, r["params"]) for r in requests]
     prompts = [r["prompt"] for r in requests]
     seconds, hooks, outputs = [], [], None
     for _ in range(repeat):

@@ -111,6 +111,8 @@ class PonderLogitsProcessor(LogitsProcessor):
             return None
         stops = frozenset(params.all_stop_token_ids) | (frozenset() if params.ignore_eos else vocab.eos_ids)
         vocab = dataclasses.replace(vocab, eos_ids=stops - {vocab.native_end})
+        if params.structured_outputs is not None:  # vLLM's grammar takes over after the end marker: no lead
+            vocab = dataclasses.replace(vocab, lead_ids=())
         stopping = stopping_text(policy, self._encode, stops)
         if stopping is not None:  # forced, it would end the request where the policy means to go on
             logger.error("ponder: %s %r encodes to a token that stops this request; it runs unsteered "
