@@ -17,14 +17,13 @@ import argparse
 import json
 import random
 import statistics
-import time
 
 import jsonschema_rs
+from tools import compare_replays  # bench/tools.py: the answer replayed alone and held to a grammar, in turns
 
 import ponder
 from ponder import Budget
 from ponder.structured import AnswerSchema
-from ponder.tools.grammar import Constraint
 
 ANSWER = {"type": "object", "properties": {"answer": {"type": "integer"}, "why": {"type": "string", "maxLength": 64}},
           "required": ["answer", "why"], "additionalProperties": False}
@@ -50,18 +49,6 @@ def questions(n: int, seed: int = 0) -> list[tuple[str, dict]]:
     return made
 
 
-def replay(backend, prompt_ids: list[int], tokens: list[int], constraint: Constraint | None) -> float:
-    """Seconds per token to evaluate ``tokens`` one pass each (with the grammar's work per step if given)."""
-    logits = backend.prefill(prompt_ids)
-    start = time.perf_counter()
-    for i, token in enumerate(tokens):
-        if constraint is not None:
-            constraint.sync(tokens[:i])
-            logits = constraint.mask(logits, room=len(tokens) - i + 64)
-        logits = backend.evaluate([token])
-    return (time.perf_counter() - start) / len(tokens)
-
-
 def figure_cost(backend, pairs: int) -> None:
     print("1. a held answer against the same tokens unconstrained (SmolLM2, llama.cpp)")
     schema = AnswerSchema(PERSON)
@@ -70,16 +57,7 @@ def figure_cost(backend, pairs: int) -> None:
     first = result.token_phases.index("answer")
     answer = list(result.token_ids[first:])
     prompt = backend.prompt_ids(result.prompt) + list(result.token_ids[:first])
-    ratios, plain, held = [], [], []
-    for _ in range(pairs):
-        p = replay(backend, prompt, answer, None)
-        h = replay(backend, prompt, answer, Constraint(schema.grammar(), backend))
-        plain.append(p), held.append(h), ratios.append(h / p)
-    ratio = statistics.median(ratios)
-    print(f"   {len(answer)} answer tokens, one pass each: {1e3 * statistics.median(plain):.2f} ms unconstrained, "
-          f"{1e3 * statistics.median(held):.2f} ms with the grammar")
-    print(f"   per-token time, constrained / unconstrained: {ratio:.3f}  target <= 1.10  "
-          f"{'meets' if ratio <= 1.10 else 'MISSES'}")
+    compare_replays(backend, prompt, answer, schema.grammar(), pairs)
 
 
 def figure_parse(backend, n: int) -> None:

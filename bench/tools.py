@@ -69,15 +69,8 @@ def replay(backend, prompt_ids: list[int], tokens: list[int], constraint: Constr
     return (time.perf_counter() - start) / len(tokens)
 
 
-def figure_cost(backend, pairs: int) -> None:
-    print("1. a forced call against the same tokens unconstrained (SmolLM2, llama.cpp)")
-    result = ponder.generate("Will it rain in Oslo this week?", backend, False, tools=[WEATHER],
-                             tool_choice="weather", max_tokens=120)
-    ids = backend.prompt_ids(result.prompt)
-    answer = list(result.token_ids[result.token_phases.index("answer"):])
-    start = len(result.token_ids) - len(answer)
-    prompt = ids + list(result.token_ids[:start])
-    grammar = call_grammar([WEATHER], ToolUse.make([WEATHER], "weather").choice, FALLBACK, backend)
+def compare_replays(backend, prompt: list[int], answer: list[int], grammar: str, pairs: int) -> None:
+    """The answer's tokens replayed alone and held to ``grammar``, in turns: the medians and their ratio, printed."""
     ratios, plain, held = [], [], []
     for _ in range(pairs):
         p = replay(backend, prompt, answer, None)
@@ -88,6 +81,18 @@ def figure_cost(backend, pairs: int) -> None:
           f"{1e3 * statistics.median(held):.2f} ms with the grammar")
     print(f"   per-token time, constrained / unconstrained: {ratio:.3f}  target <= 1.10  "
           f"{'meets' if ratio <= 1.10 else 'MISSES'}")
+
+
+def figure_cost(backend, pairs: int) -> None:
+    print("1. a forced call against the same tokens unconstrained (SmolLM2, llama.cpp)")
+    result = ponder.generate("Will it rain in Oslo this week?", backend, False, tools=[WEATHER],
+                             tool_choice="weather", max_tokens=120)
+    ids = backend.prompt_ids(result.prompt)
+    answer = list(result.token_ids[result.token_phases.index("answer"):])
+    start = len(result.token_ids) - len(answer)
+    prompt = ids + list(result.token_ids[:start])
+    grammar = call_grammar([WEATHER], ToolUse.make([WEATHER], "weather").choice, FALLBACK, backend)
+    compare_replays(backend, prompt, answer, grammar, pairs)
     served = []
     for _ in range(pairs):
         forced = ponder.generate("Will it rain in Oslo this week?", backend, False, tools=[WEATHER],

@@ -26,16 +26,21 @@ def set_slider(page, selector: str, value: int) -> None:
     page.eval_on_selector(selector, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
 
 
-def test_the_playground_streams_an_answer_within_its_budget(up, page):
+def ask(up, page, question: str, low: int, high: int, max_tokens: int, prefix: str) -> None:
+    """Open the playground, set the question and the budget, and press Ask."""
     page.goto(up.url + "/")
     assert page.title() == "ponder playground"
     page.wait_for_function("document.getElementById('model').textContent.includes('SmolLM2')")
-    page.fill("#question", "A farmer has 3 pens with 4 sheep in each pen. How many sheep are there?")
-    set_slider(page, "#max", 24)
-    set_slider(page, "#min", 16)
-    set_slider(page, "#max-tokens", 64)
-    page.fill("#prefix", "Ok, so")
+    page.fill("#question", question)
+    set_slider(page, "#max-tokens", max_tokens)
+    set_slider(page, "#max", high)
+    set_slider(page, "#min", low)
+    page.fill("#prefix", prefix)
     page.click("#go")
+
+
+def test_the_playground_streams_an_answer_within_its_budget(up, page):
+    ask(up, page, "A farmer has 3 pens with 4 sheep in each pen. How many sheep are there?", 16, 24, 64, "Ok, so")
     # counters tick while it streams; the exact usage replaces them at the end
     page.wait_for_function("document.getElementById('answer').textContent.length > 0", timeout=120_000)
     page.wait_for_function("document.getElementById('status').textContent.includes('completion tokens')",
@@ -64,14 +69,7 @@ def test_the_playground_reports_a_refused_request(up, page):
 
 
 def test_stop_thinking_ends_the_thinking_and_the_answer_follows(up, page):
-    page.goto(up.url + "/")
-    page.wait_for_function("document.getElementById('model').textContent.includes('SmolLM2')")
-    page.fill("#question", "Explain why the sky is blue.")
-    set_slider(page, "#max-tokens", 512)
-    set_slider(page, "#max", 400)
-    set_slider(page, "#min", 300)
-    page.fill("#prefix", "")
-    page.click("#go")
+    ask(up, page, "Explain why the sky is blue.", 300, 400, 512, "")
     page.wait_for_function("!document.getElementById('stop-thinking').disabled && "
                            "document.getElementById('thinking').textContent.length > 20", timeout=120_000)
     page.click("#stop-thinking")
