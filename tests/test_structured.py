@@ -25,7 +25,7 @@ ANSWER = {"type": "object", "properties": {"answer": {"type": "integer"}, "why":
 COLOURS = {"type": "object", "properties": {"colours": {"type": "array", "minItems": 1, "maxItems": 3,
                                                         "items": {"enum": ["red", "green", "blue"]}}},
            "required": ["colours"]}
-QUESTIONS = ["What is 17 * 3?", "Name colours of the sea.", "What is 100 - 58?", "Which colours make purple?"]
+QUESTIONS = ["What is 17 * 3?", "Which colours make purple?"]
 
 
 def valid(text: str, schema: dict) -> dict:
@@ -38,7 +38,7 @@ def test_answers_follow_their_schema_after_any_thinking_batched_as_alone(backend
     """Caps that cut the thinking at 8 tokens (a forced close leads into the JSON), a free thinking, rows
     with different schemas side by side."""
     jobs = [dict(prompt=q, thinking=thinking, answer_schema=schema, max_tokens=120)
-            for q, schema in zip(QUESTIONS, [ANSWER, COLOURS, ANSWER, COLOURS])
+            for q, schema in zip(QUESTIONS, [ANSWER, COLOURS])
             for thinking in (Budget(max_tokens=8), Budget(min_tokens=24, max_tokens=24), None)]
     alone = [ponder.generate(model=backend, **job) for job in jobs]
     together = dict(ponder.generate_many(jobs, model=backend, batch_size=4))
@@ -46,7 +46,7 @@ def test_answers_follow_their_schema_after_any_thinking_batched_as_alone(backend
         valid(result.answer, job["answer_schema"])
         valid(together[jobs.index(job)].answer, job["answer_schema"])
         assert result.finish_reason == "stop"
-    assert sum(r.capped for r in alone) >= 4
+    assert sum(r.capped for r in alone) >= 2
     assert [r.answer for r in alone] == [together[i].answer for i in range(len(jobs))]
 
 

@@ -71,7 +71,10 @@ def check_value(name: str, value: Any) -> Any:
     if kind == TOKENS and isinstance(value, str):
         from .policies.relative import parse
 
-        parse(value)  # a malformed expression is refused with the grammar
+        try:
+            parse(value)
+        except PonderError as err:  # a malformed expression: refused with the grammar
+            raise PonderError(f"{name} must be {kind}: {err}") from None
     return tuple(value) if kind == TEXTS and not isinstance(value, str) else value
 
 

@@ -119,7 +119,7 @@ def main(spec_path: str, out_path: str) -> None:
     llm = LLM(spec["model"], enforce_eager=True, dtype="bfloat16", max_model_len=2048, seed=0, **kw,
               **spec.get("engine", {}))
     requests = spec["requests"]
-    llm.generate([requests[0]["prompt"]], SamplingParams(**requests[0]["params"]), use_tqdm=False)  # warm up
+    llm.generate([requests[0]["prompt"]], sampling(SamplingParams, requests[0]["params"]), use_tqdm=False)  # warm up
     out = run(llm, requests, spec.get("repeat", 1))
     out["batches"] = in_turns(llm, spec.get("batches", []), spec.get("repeat", 1)) if spec.get("in_turns") else [
         run(llm, batch, spec.get("repeat", 1)) for batch in spec.get("batches", [])]
