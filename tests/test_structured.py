@@ -59,7 +59,7 @@ def test_a_json_object_and_bad_schemas(llama):
         ponder.generate("Hi", llama, answer_schema=ANSWER, tools=[{"type": "function", "function": {"name": "f"}}])
     with pytest.raises(PonderError, match="answer_schema must be"):
         ponder.generate("Hi", llama, answer_schema=3)
-    with pytest.raises(PonderError, match="needs a local model"):
+    with pytest.raises(PonderError, match="need a local model"):
         ponder.generate("Hi", endpoint="http://127.0.0.1:9/v1", answer_schema=ANSWER)
 
 
