@@ -51,6 +51,8 @@ def test_the_server_and_the_remote_loop_take_relative_budgets(up):
     assert reply.usage.completion_tokens_details.reasoning_tokens == reply.usage.prompt_tokens // 2
     with pytest.raises(openai.BadRequestError, match="does not parse"):
         chat(up, {"max_tokens": "half"})
+    with pytest.raises(openai.BadRequestError, match="turn budget counts tokens across the turn"):
+        chat(up, {"max_tokens": "0.5p", "turn_max_tokens": 50})
     remote = ponder.generate("What is 12 + 30?", endpoint=up.api, format="s1", max_tokens=160,
                              thinking=Budget(min_tokens="0.5p", max_tokens="0.5p"))
     assert abs(remote.usage.thinking_tokens - remote.usage.prompt_tokens // 2) <= 2  # the prompt counted by /tokenize

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..generation import prepare, with_tools
+from ..policies.relative import alone_in_turn
 from ..prompts import build_prompt, open_thinking
 from ..errors import PonderError
 from ..formats import get_format
@@ -126,6 +127,7 @@ class PlanJob:
         turn = self.plan.turn
         if turn is None:
             return self.plan.thinking
+        alone_in_turn(self.plan.thinking, turn)
         self.spent = turn.spent_in(list(prompt), lambda text: len(self.backend.tokenize(text)))
         return turn.thinking(self.plan.thinking, self.spent)
 
