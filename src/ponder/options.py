@@ -50,7 +50,8 @@ OPTIONS: dict[str, tuple[str, Any]] = {
 BUDGET_OPTIONS = ("min_think", "max_think", "wait", "max_waits", "wrap_up", "soft_close")
 ADAPTIVE_OPTIONS = ("adaptive_every", "adaptive_agree", "adaptive_probe_tokens")  # every, agree, probe_tokens
 # options that only set up another option's policy: given without it, they would do nothing
-DEPENDENT = {"soft_close": ("close_at",), "countdown": ("countdown_text",), "filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
+DEPENDENT = {"soft_close": ("close_at",), "countdown": ("countdown_text",),
+             "filler": ("filler_text", "filler_where"), "pause": ("pause_text", "pause_every"),
              "entropy_pause": ("varentropy_max", "entropy_text", "entropy_cooldown", "entropy_max", "entropy_phase")}
 
 

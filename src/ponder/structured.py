@@ -27,12 +27,9 @@ class AnswerSchema:
     def __post_init__(self) -> None:
         if self.schema is not None and not isinstance(self.schema, Mapping):
             raise PonderError(f"an answer schema must be a JSON Schema object, got {type(self.schema).__name__}")
-        from llguidance import LLMatcher
+        from .tools.spec import schema_error
 
-        try:
-            error = LLMatcher.validate_grammar(LLMatcher.grammar_from_json_schema(json.dumps(self.effective)))
-        except (ValueError, TypeError) as err:
-            error = str(err)
+        error = schema_error(self.effective)
         if error:
             raise PonderError(f"the answer schema is not a JSON Schema ponder can hold an answer to: {error}")
 

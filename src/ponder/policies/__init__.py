@@ -39,7 +39,7 @@ def make_policy(name: str, **options) -> Policy:
 
 
 __all__ = [
-    "Adaptive", "ANSWER", "Countdown", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue", "Ending",
-    "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
+    "Adaptive", "ANSWER", "Countdown", "END", "LEAD", "THINKING", "Action", "Ban", "Budget", "Chain", "Continue",
+    "Ending", "EntropyPause", "Filler", "Force", "Injection", "NoThinking", "POLICIES", "Part", "Pause", "Policy",
     "Prefix", "Probe", "ProbeAnswer", "Thinking", "View", "Vocab", "chain", "make_policy", "policies_for",
 ]

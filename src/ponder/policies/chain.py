@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Iterable
 
 from ..errors import PonderError
@@ -104,8 +104,6 @@ def policies_for(thinking: Thinking) -> Chain:
 
 def extended(policy: Chain, tokens: int) -> Chain:
     """The chain with its caps raised by ``tokens`` (a client asked for more thinking); no cap, no change."""
-    from dataclasses import replace
-
     def raised(p):
         cap = getattr(p, "max_tokens", None)
         return replace(p, max_tokens=cap + tokens) if p.stage == LIMITING and isinstance(cap, int) else p

@@ -51,13 +51,21 @@ class Countdown(PolicyBase):
             return list(range(self.every, cap, self.every))
         return sorted({max(1, round(f * cap)) for f in self.at})
 
+    def due(self, cap: int, done: int) -> int | None:
+        """Where the notice after ``done`` of them is due (None: none left); asked at every step, so worked out
+        without listing every point."""
+        if self.every is not None:
+            point = self.every * (done + 1)
+            return point if point < cap else None
+        points = self.points(cap)
+        return points[done] if done < len(points) else None
+
     def step(self, view: View, proposed: Action) -> Action:
         if view.phase != THINKING or view.cap is None or view.ending is not None or \
                 isinstance(proposed, (Force, Probe)):
             return proposed
-        points = self.points(view.cap)
-        done = view.count(COUNTDOWN)
-        if done >= len(points) or view.thinking_tokens < points[done]:
+        point = self.due(view.cap, view.count(COUNTDOWN))
+        if point is None or view.thinking_tokens < point:
             return proposed
         notice = self.notice(view)
         return proposed if notice is None else Force((Part(COUNTDOWN, notice),), at_boundary="word")
@@ -73,5 +81,5 @@ class Countdown(PolicyBase):
         """Quiet until the next notice is due (an ending is an event of its own)."""
         if view.phase != THINKING or view.cap is None:
             return FOREVER
-        points, done = self.points(view.cap), view.count(COUNTDOWN)
-        return FOREVER if done >= len(points) else max(0, points[done] - view.thinking_tokens)
+        point = self.due(view.cap, view.count(COUNTDOWN))
+        return FOREVER if point is None else max(0, point - view.thinking_tokens)

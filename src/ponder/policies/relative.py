@@ -60,16 +60,25 @@ def relative(policy) -> bool:
     return any(is_relative(getattr(policy, name, None)) for name in BOUNDS)
 
 
-def resolve(policies, prompt_tokens: int, context: int | None):
-    """The policies with their relative bounds in tokens (``thinking`` as ``generate`` takes it)."""
+def policies_in(thinking) -> list:
+    """The policies of a ``thinking`` as ``generate`` takes it: one policy, a list, a chain, a bool or None."""
+    if thinking is None or isinstance(thinking, bool):
+        return []
+    if hasattr(thinking, "step") and not hasattr(thinking, "policies"):
+        return [thinking]
+    return list(getattr(thinking, "policies", thinking))
+
+
+def resolve(thinking, prompt_tokens: int, context: int | None):
+    """The thinking, in the shape given, with its relative bounds in tokens."""
     from .chain import chain
 
-    if policies is None or isinstance(policies, bool):
-        return policies
-    if hasattr(policies, "step") and not hasattr(policies, "policies"):
-        return resolve_one(policies, prompt_tokens, context)
-    out = [resolve_one(p, prompt_tokens, context) for p in getattr(policies, "policies", policies)]
-    return chain(out) if hasattr(policies, "policies") else out
+    if not any_relative(thinking):
+        return thinking
+    out = [resolve_one(p, prompt_tokens, context) for p in policies_in(thinking)]
+    if hasattr(thinking, "step"):
+        return chain(out) if hasattr(thinking, "policies") else out[0]
+    return out
 
 
 def resolve_one(policy, prompt_tokens: int, context: int | None):
@@ -87,11 +96,7 @@ def resolve_one(policy, prompt_tokens: int, context: int | None):
 
 def any_relative(thinking) -> bool:
     """Whether ``thinking`` (as ``generate`` takes it) holds a relative bound."""
-    if thinking is None or isinstance(thinking, bool):
-        return False
-    if hasattr(thinking, "step") and not hasattr(thinking, "policies"):
-        return relative(thinking)
-    return any(relative(p) for p in getattr(thinking, "policies", thinking))
+    return any(relative(p) for p in policies_in(thinking))
 
 
 def alone_in_turn(thinking, turn) -> None:

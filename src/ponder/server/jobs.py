@@ -118,7 +118,8 @@ class PlanJob:
             continuation=plan.mode == TEXT, max_tokens=plan.max_tokens, temperature=plan.temperature,
             top_p=plan.top_p, top_k=plan.top_k, seed=plan.seed_for(index), stop=plan.stop,
             cancelled=ticket.cancelled, logprobs=plan.logprobs, prompt_logprobs=plan.echo,
-            tools=plan.tools, answer_schema=plan.answer_schema, control=self.control, call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
+            tools=plan.tools, answer_schema=plan.answer_schema, control=self.control,
+            call_format=self.call_formats[index // plan.n] if plan.mode == CHAT else None,
             on_text=None if self.on_text is None else (lambda phase, text, i=index: self.on_text(i, phase, text)),
         ) for index in range(plan.choices)]
 

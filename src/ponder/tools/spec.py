@@ -81,14 +81,19 @@ def check_schema(schema: Any, what: str) -> None:
         raise PonderError(f"{what}: its parameters must be a JSON Schema object, got {type(schema).__name__}")
     if schema.get("type", "object") != "object":
         raise PonderError(f"{what}: its parameters' schema must describe an object (\"type\": \"object\")")
+    error = schema_error(schema)
+    if error:
+        raise PonderError(f"{what}: its parameters are not a JSON Schema ponder can hold a call to: {error}")
+
+
+def schema_error(schema: Mapping) -> str | None:
+    """What the grammar library finds wrong with a JSON Schema (None: it can hold output to it)."""
     from llguidance import LLMatcher
 
     try:
-        error = LLMatcher.validate_grammar(LLMatcher.grammar_from_json_schema(json.dumps(schema)))
+        return LLMatcher.validate_grammar(LLMatcher.grammar_from_json_schema(json.dumps(schema))) or None
     except (ValueError, TypeError) as err:
-        error = str(err)
-    if error:
-        raise PonderError(f"{what}: its parameters are not a JSON Schema ponder can hold a call to: {error}")
+        return str(err)
 
 
 def tool_from(spec: Tool | Mapping) -> Tool:
