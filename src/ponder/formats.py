@@ -37,6 +37,8 @@ FORMATS = {
     # s1's ChatML format: the thinking ends at the next <|im_start|>, one special token.
     "s1": ThinkFormat("s1", start="<|im_start|>think\n", end="<|im_start|>", answer_lead="answer\nFinal Answer:",
                       instruction=None),
+    # <think> markers and no answer lead: the answer follows the end marker at once (ponder's parity models)
+    "bare": ThinkFormat("bare", start="<think>\n", end="</think>", answer_lead="", instruction=None),
 }
 
 

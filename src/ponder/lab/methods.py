@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..policies import Adaptive, Budget, EntropyPause, Filler, NoThinking, Prefix
+from .train.traces import PAUSE
 
 UNBOUNDED = 1 << 30
 WAIT_ROOM = 128  # thinking tokens allowed before each forced wait, for a method that sets no cap
@@ -50,6 +51,8 @@ METHODS = {
                     lambda w: (w + 1) * WAIT_ROOM, parameter="waits", measure="waits"),
     "prefix": Method(lambda b: [Prefix("Ok, so"), Budget(max_tokens=b)], lambda b: (0, b), lambda b: b),
     "filler": Method(lambda b: [Filler(count=b)] if b else [NoThinking()], lambda b: (b, b), lambda b: b),
+    # b <pause> tokens as the whole thinking: the pause-trained tiny models' own (other models spell it out)
+    "pause": Method(lambda b: [Filler(count=b, text=PAUSE)] if b else [NoThinking()], lambda b: (b, b), lambda b: b),
     "entropy_pause": Method(lambda b: [EntropyPause(threshold=2.5), Budget(max_tokens=b)], lambda b: (0, b),
                             lambda b: b),
     "no_thinking": Method(lambda b: [NoThinking()], lambda b: (0, 0), lambda b: 0, parameter=None),

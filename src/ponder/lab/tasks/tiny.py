@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..train.problems import Addition, Multiplication, ThreeSum, VectorThreeSum, draw
+from ..train.problems import Addition, Multiplication, Parity, ThreeSum, VectorThreeSum, draw
 from .base import Item, kind_of
 
 
@@ -28,4 +28,5 @@ TINY_TASKS = {
     "tiny-multiplication": lambda: TinyTask("tiny-multiplication", Multiplication()),
     "tiny-3sum": lambda: TinyTask("tiny-3sum", ThreeSum()),
     "tiny-3sum-vectors": lambda: TinyTask("tiny-3sum-vectors", VectorThreeSum()),
+    "tiny-parity": lambda: TinyTask("tiny-parity", Parity()),
 }

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import accumulate, combinations
 
 from ...errors import PonderError
 
 HELD_OUT = 10  # one question in HELD_OUT belongs to the held-out split
+LEAD = "\nFinal Answer: "  # what opens the answer after the thinking, unless a task answers at once
 LABELS = "ABCDEFGHIJ"  # the names of 3SUM's vectors
 
 
@@ -25,6 +26,7 @@ class Problem:
     steps: tuple[str, ...]  # one worked step per line, each ending in "\n"
     answer: str
     wrong: str = ""  # a plausible wrong version of the last step, for verify traces
+    lead: str = LEAD  # between the end of the thinking and the answer
 
 
 def held_out(question: str) -> bool:
@@ -174,8 +176,32 @@ class VectorThreeSum:
         return any(all(sum(v[d] for v in t) % self.mod == 0 for d in range(self.dim)) for t in combinations(vectors, 3))
 
 
-TASKS = {"addition": Addition, "multiplication": Multiplication, "3sum": ThreeSum, "3sum-vectors": VectorThreeSum}
-KNOBS = {"addition": "digits", "multiplication": "digits", "3sum": "n", "3sum-vectors": "n"}
+@dataclass(frozen=True)
+class Parity:
+    """Is the number of ones among ``n`` bits odd (after arXiv 2505.21024)? The answer is 1 or 0.
+
+    The answer follows the end of the thinking at once (no lead): every position
+    between the bits and the answer is one the trace gives, so pauses are the only
+    extra computation a model gets. The steps are the running parity, one digit per
+    bit: the chain of thought that makes the task easy, and the count of pauses
+    and fillers the other formats get.
+    """
+
+    n: int = 20
+
+    def __post_init__(self) -> None:
+        if self.n < 8:  # below, the held-out split (one question in ten of 2^n) may hold none
+            raise PonderError(f"parity needs at least 8 bits (--difficulty), got {self.n}")
+
+    def sample(self, r: random.Random) -> Problem:
+        bits = [r.randrange(2) for _ in range(self.n)]
+        running = list(accumulate(bits, lambda a, b: a ^ b))
+        return Problem("".join(map(str, bits)), tuple(map(str, running)), str(running[-1]), lead="")
+
+
+TASKS = {"addition": Addition, "multiplication": Multiplication, "3sum": ThreeSum, "3sum-vectors": VectorThreeSum,
+         "parity": Parity}
+KNOBS = {"addition": "digits", "multiplication": "digits", "3sum": "n", "3sum-vectors": "n", "parity": "n"}
 COLUMN_TASKS = ("addition", "multiplication")  # tasks whose steps are column totals (the recheck format)
 
 

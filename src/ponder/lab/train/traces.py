@@ -1,7 +1,7 @@
 """The trace formats the tiny models learn: what fills the thinking between a prompt and its answer.
 
 A trace is what follows the prompt "QUESTION\\n<think>\\n": the thinking, "</think>",
-"\\nFinal Answer: ANSWER" and the end token. Every format of a task has the same
+the task's lead ("\\nFinal Answer: ", unless it answers at once), the answer and the end token. Every format of a task has the same
 prompt and answer; they differ in what fills the thinking. A trace is a list of
 segments, each with a flag saying whether the model is trained to write it (loss
 on it) or only sees it, as it sees what ponder injects (a "Wait", pause tokens).
@@ -18,7 +18,6 @@ from .problems import Problem, column_totals
 
 THINK, END, PAUSE, EOS = "<think>", "</think>", "<pause>", "<eos>"
 FORMATS = ("cot", "direct", "filler", "pause", "verify", "recheck")
-LEAD = "\nFinal Answer: "
 
 Segment = tuple[str, bool]  # (text, whether the model learns to write it)
 
@@ -51,7 +50,7 @@ def completion(problem: Problem, fmt: str, r: random.Random) -> list[Segment]:
     part = parts[0] if len(parts) == 1 else r.choice(parts)
     if part == "recheck":
         return recheck(problem, r)
-    return [*thinking(problem, part, r), (END, True), (f"{LEAD}{problem.answer}{EOS}", True)]
+    return [*thinking(problem, part, r), (END, True), (f"{problem.lead}{problem.answer}{EOS}", True)]
 
 
 def text_of(segments: list[Segment]) -> str:
@@ -100,8 +99,8 @@ def recheck(problem: Problem, r: random.Random) -> list[Segment]:
     segments, last = rechecked(problem, guess, checks)
     if r.random() < CUT:
         segments, answer = cut(segments, cut_point(segments, r), guess)
-        return [*segments, (END, False), (f"{LEAD}{answer}{EOS}", True)]
-    return [*segments, (END, True), (f"{LEAD}{last}{EOS}", True)]
+        return [*segments, (END, False), (f"{problem.lead}{answer}{EOS}", True)]
+    return [*segments, (END, True), (f"{problem.lead}{last}{EOS}", True)]
 
 
 def cut_point(segments: list[Segment], r: random.Random) -> int:

@@ -25,6 +25,7 @@ from .vocab import IDS, TOKENS, encode, hf_tokenizer
 CHECKPOINT = "checkpoint.pt"
 RUN_ONLY = ("steps", "save_every", "threads")  # settings a resumed run may change
 RECORD = "ponder-train.json"
+CURVE_EVERY = 50  # steps per point of the recorded loss curve (the mean over those steps)
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,11 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def save_checkpoint(out: Path, model, optimizer, step: int) -> None:
+def save_checkpoint(out: Path, model, optimizer, step: int, curve: list) -> None:
     import torch
 
     tmp = out / (CHECKPOINT + ".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, tmp)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "curve": curve}, tmp)
     os.replace(tmp, out / CHECKPOINT)  # atomic: a kill leaves the old checkpoint or the new one
 
 
@@ -145,12 +146,12 @@ def train(cfg: TrainConfig, out: str | os.PathLike, progress: bool = True) -> di
     config = model_config(cfg, max_length(cfg))
     model = LlamaForCausalLM(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    start = 0
+    start, curve, window = 0, [], []  # curve: [step, mean loss] every CURVE_EVERY steps
     if (out / CHECKPOINT).exists():
         state = torch.load(out / CHECKPOINT, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
+        start, curve = state["step"], state.get("curve", [])
     record = json.loads((out / RECORD).read_text())
     if start >= cfg.steps and "result" in record and (out / "model.safetensors").exists():
         return record["result"]  # already trained this far
@@ -168,14 +169,17 @@ def train(cfg: TrainConfig, out: str | os.PathLike, progress: bool = True) -> di
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             loss_value, tokens = loss.item(), tokens + inputs["input_ids"].numel()
+            window.append(loss_value)
+            if (step + 1) % CURVE_EVERY == 0:
+                curve, window = [*curve, [step + 1, round(sum(window) / len(window), 5)]], []
             bar.set_postfix(loss=f"{loss_value:.3f}")
             bar.update()
             if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
-                save_checkpoint(out, model, optimizer, step + 1)
+                save_checkpoint(out, model, optimizer, step + 1, curve)
     seconds = time.perf_counter() - began
     export(model, out)
     summary = {"final_loss": loss_value, "steps_run": cfg.steps - start, "seconds": round(seconds, 1),
-               "tokens_per_second": round(tokens / seconds, 1) if seconds else None}
+               "tokens_per_second": round(tokens / seconds, 1) if seconds else None, "curve": curve}
     (out / RECORD).write_text(json.dumps({**record, "config": asdict(cfg), "result": summary}, indent=2))
     return summary
 
