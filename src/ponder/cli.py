@@ -8,7 +8,7 @@ import json
 import sys
 
 from .errors import PonderError
-from .formats import FORMATS
+from .formats import FORMAT_HELP
 
 USAGE_ERROR = 2
 SUBCOMMANDS = ["ponder.lab.cli", "ponder.server.cli"]  # modules with a ``register(subparsers)`` function
@@ -69,7 +69,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="PATH", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
     g.add_argument("--backend", default="auto", choices=CHOICES)
     g.add_argument("--n-ctx", type=int, default=4096, metavar="N", help="context window (default: 4096)")
-    g.add_argument("--format", default="think", metavar="NAME", help=f"think format: {', '.join(FORMATS)} (default: think)")
+    g.add_argument("--format", default="think", metavar="NAME", help=FORMAT_HELP)
     add_placement_options(g)
     g.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to drive with the s1 loop, "
                                                       "e.g. http://127.0.0.1:8000/v1 (--model: its model name)")

@@ -42,6 +42,9 @@ FORMATS = {
 }
 
 
+FORMAT_HELP = f"think format: {', '.join(FORMATS)} (default: think)"  # the --format help of every command
+
+
 def get_format(name: str | ThinkFormat) -> ThinkFormat:
     if isinstance(name, ThinkFormat):
         return name

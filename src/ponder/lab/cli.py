@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..formats import FORMATS as THINK_FORMATS
+from ..formats import FORMAT_HELP
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -54,7 +54,7 @@ def register(sub) -> None:
                         "prompt that starts the same, which can move logits in their last bits)")
     p.add_argument("--backend", default="auto", choices=CHOICES)
     add_placement_options(p)
-    p.add_argument("--format", default=d.format, help=f"think format: {', '.join(THINK_FORMATS)} (default: think)")
+    p.add_argument("--format", default=d.format, help=FORMAT_HELP)
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-p", type=float, default=d.top_p)
     p.add_argument("--price-input", type=float, metavar="USD", help="dollars per million prompt tokens")

@@ -6,7 +6,7 @@ import argparse
 import socket
 
 from ..errors import PonderError
-from ..formats import FORMATS
+from ..formats import FORMAT_HELP
 
 
 def register(sub) -> None:
@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="GGUF file or HF folder (default: embedded SmolLM2-135M-Instruct)")
     p.add_argument("--backend", default=d.backend, choices=CHOICES)
     p.add_argument("--n-ctx", type=int, default=d.n_ctx, metavar="N", help=f"context window (default: {d.n_ctx})")
-    p.add_argument("--format", default=d.format, metavar="NAME", help=f"think format: {', '.join(FORMATS)} (default: think)")
+    p.add_argument("--format", default=d.format, metavar="NAME", help=FORMAT_HELP)
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host}, this machine only)")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default: {d.port})")
     p.add_argument("--api-key", metavar="KEY",

@@ -1,10 +1,11 @@
 """The trace formats the tiny models learn: what fills the thinking between a prompt and its answer.
 
 A trace is what follows the prompt "QUESTION\\n<think>\\n": the thinking, "</think>",
-the task's lead ("\\nFinal Answer: ", unless it answers at once), the answer and the end token. Every format of a task has the same
-prompt and answer; they differ in what fills the thinking. A trace is a list of
-segments, each with a flag saying whether the model is trained to write it (loss
-on it) or only sees it, as it sees what ponder injects (a "Wait", pause tokens).
+the task's lead ("\\nFinal Answer: ", unless it answers at once), the answer and the
+end token. Every format of a task has the same prompt and answer; they differ in
+what fills the thinking. A trace is a list of segments, each with a flag saying
+whether the model is trained to write it (loss on it) or only sees it, as it sees
+what ponder injects (a "Wait", pause tokens).
 
 A format may be a mix, "cot+filler": each trace is one of the parts, chosen at random.
 """
