@@ -176,9 +176,12 @@ def main() -> None:
     args = parser.parse_args()
     items = items_of(args.bits, args.n, args.seed)
     began, results = time.perf_counter(), {}
-    for depth in DEPTHS:
-        for arm in ARMS:
-            results[f"{arm}-{depth}l"] = run_arm(arm, depth, args, items)
+    try:
+        for depth in DEPTHS:
+            for arm in ARMS:
+                results[f"{arm}-{depth}l"] = run_arm(arm, depth, args, items)
+    except PonderError as error:
+        parser.error(str(error))  # one line, exit 2
     table(results, args.n)
     verdicts(results, args.bits, args.n)
     out = Path(args.out)
