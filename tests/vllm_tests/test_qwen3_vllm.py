@@ -41,8 +41,14 @@ def rendered(tokenizer, thinking: bool) -> str:
                                          enable_thinking=thinking)
 
 
+PICK = r'\{"pick": "(red|green)"\}'  # a JSON answer with nothing left to the weights but the choice
+# vLLM's structured outputs with Qwen3's reasoning parser: only a request that asks for them is held
+STRUCTURED = {"structured_outputs_config": {"backend": "guidance", "reasoning_parser": "qwen3"}}
+
+
 @pytest.fixture(scope="module")
-def runs(qwen, tokenizer):
+def engine_run(qwen, tokenizer):
+    """Every offline request of this module in one engine (an engine's start is most of a run's time)."""
     opened = rendered(tokenizer, True) + "<think>\n"
     closed = rendered(tokenizer, False)
     requests = [{"prompt": opened, "params": {"max_tokens": 24, "temperature": 0.0, "extra_args": xargs}}
@@ -54,7 +60,14 @@ def runs(qwen, tokenizer):
         {"prompt": closed, "params": {"max_tokens": 12, "temperature": 0.0, "extra_args": {"max_think": 4}}},
         {"prompt": closed, "params": {"max_tokens": 12, "temperature": 0.0}},
     ]
-    return run_engine(requests, plugin="class", model=qwen)["results"]
+    picked = {"prompt": opened, "params": {"max_tokens": 40, "temperature": 0.0, "structured_outputs": {"regex": PICK},
+                                           "extra_args": {"min_think": 8, "max_think": 8}}}
+    return run_engine(requests, plugin="class", model=qwen, engine=STRUCTURED, batches=[[picked]])
+
+
+@pytest.fixture(scope="module")
+def runs(engine_run):
+    return engine_run["results"]
 
 
 def test_the_native_end_marker_closes_exact_budgets(runs, tokenizer):
@@ -98,21 +111,13 @@ def test_the_chat_route_renders_qwen3s_template_and_keeps_budgets(qwen_server, t
     assert END_THINK not in off.choices[0].model_extra["token_ids"]
 
 
-PICK = r'\{"pick": "(red|green)"\}'  # a JSON answer with nothing left to the weights but the choice
-
-
-def test_vllms_structured_outputs_take_over_after_the_plugins_end_marker(qwen, tokenizer):
+def test_vllms_structured_outputs_take_over_after_the_plugins_end_marker(engine_run, tokenizer):
     """vLLM's own structured outputs (with Qwen3's reasoning parser) hold the answer once the plugin closes the
     thought; the plugin forces no answer lead where the request has them. (A JSON schema would hold too, but
     leaves random weights free to write whitespace to the limit: a pattern shows the handover exactly.)"""
     import json
 
-    opened = rendered(tokenizer, True) + "<think>\n"
-    params = {"max_tokens": 40, "temperature": 0.0, "extra_args": {"min_think": 8, "max_think": 8},
-              "structured_outputs": {"regex": PICK}}
-    [result] = run_engine([{"prompt": opened, "params": params}], plugin="class", model=qwen,
-                          engine={"structured_outputs_config": {"backend": "guidance", "reasoning_parser": "qwen3"}})[
-        "results"]
+    [result] = engine_run["batches"][0]["results"]
     ids = result["token_ids"]
     assert ids.index(END_THINK) == 8  # the plugin's budget, exactly
     answer = tokenizer.decode(ids[9:], skip_special_tokens=True)
