@@ -29,6 +29,7 @@ from pathlib import Path
 
 import ponder
 from ponder.errors import PonderError
+from ponder.lab.methods import METHODS
 from ponder.lab.metrics import wilson
 from ponder.lab.train.problems import Parity, draw
 from ponder.lab.train.trainer import RECORD, TrainConfig, train
@@ -61,16 +62,12 @@ def score(backend, items, thinking) -> tuple[int, float]:
     return correct, spent / len(items)
 
 
-def pauses(count: int, text: str = PAUSE):
-    return ponder.Filler(count, text) if count else ponder.NoThinking()
-
-
 def modes(arm: str, bits: int) -> dict[str, object]:
     if arm == "direct":
         return {"no thinking": ponder.NoThinking()}
     if arm == "filler":
-        return {f"{bits} dots": pauses(bits, ".")}
-    return {f"{k} pauses": pauses(k) for k in (0, bits // 4, bits // 2, bits, 2 * bits)}
+        return {f"{bits} dots": METHODS["filler"].build(bits)}
+    return {f"{k} pauses": METHODS["pause"].build(k) for k in (0, bits // 4, bits // 2, bits, 2 * bits)}
 
 
 def entropy_rows(backend, items, bits: int) -> list[tuple[str, int, float]]:
@@ -79,7 +76,7 @@ def entropy_rows(backend, items, bits: int) -> list[tuple[str, int, float]]:
               ponder.Budget(max_tokens=2 * bits + 1)]
     correct, spent = score(backend, items, unsure)
     fixed = round(spent)
-    correct_fixed, spent_fixed = score(backend, items, pauses(fixed))
+    correct_fixed, spent_fixed = score(backend, items, METHODS["pause"].build(fixed))
     return [(f"entropy > {ENTROPY_BITS} bits", correct, spent), (f"{fixed} at the start", correct_fixed, spent_fixed)]
 
 
