@@ -10,8 +10,8 @@ length (so that shorter ones are not forgotten). Arms of one size, steps and see
     pause    the bits, ``--pauses-per-bit`` x n pause positions (never learned), then the answer
 
 A small causal transformer of its own (pre-LN, learned positions, loss on the answer only), not ponder's
-trainer: a probe of what is learnable, run in minutes. Held out: a string is evaluated only if a hash of
-it puts it in the held-out eighth, which training never draws. Prints, per arm, where the curriculum
+trainer: a probe of what is learnable, run in minutes. Held out: a string is evaluated only if the lab's
+split (``problems.held_out``, one string in ten) holds it out, and training never draws one. Prints, per arm, where the curriculum
 reached and held-out accuracy with a 95 % Wilson interval at each length.
 
 Run: ``.venv/bin/python experiments/parity_curriculum.py [--steps 4000] [--max-bits 16] [--layers 2]``
@@ -28,19 +28,24 @@ WIDTH, HEADS, BATCH = 128, 4, 128
 BIT0, BIT1, PAUSE, ANSWER = 0, 1, 2, 3
 
 
-def held_out(bits):
-    """True for strings in the held-out eighth (a multiplicative hash of the string's value): at 8 bits and
-    more, a model right on them computes parity, one that memorised its training strings is not."""
-    value = (bits * (2 ** bits.new_tensor(range(bits.shape[1])))).sum(1)
-    return ((value * 2654435761) >> 11) % 8 == 0
+def split(bits, evaluation: bool):
+    """Rows of ``bits`` in the training split, or with ``evaluation`` in the held-out one: the lab's own
+    split (``problems.held_out`` of the string, as the parity task writes it). At 8 bits and more, a model
+    right on held-out strings computes parity; one that memorised its training strings is not."""
+    from ponder.lab.train.problems import held_out
+
+    keep = [held_out("".join(map(str, row))) == evaluation for row in bits.tolist()]
+    return bits[bits.new_tensor(keep, dtype=bool)]
 
 
 def draw(torch, rows: int, n: int, pauses: int, generator, evaluation: bool):
     """Rows of ``n`` bits from the training or the held-out split, with their pauses and parity."""
-    picked = []
+    picked, tries = [], 0
     while sum(len(p) for p in picked) < rows:
-        bits = torch.randint(0, 2, (4 * rows, n), generator=generator)
-        picked.append(bits[held_out(bits) == evaluation])
+        tries += 1
+        if tries > 1000:  # a length so short that one split holds no string
+            raise SystemExit(f"the {'held-out' if evaluation else 'training'} split holds no string of {n} bits")
+        picked.append(split(torch.randint(0, 2, (4 * rows, n), generator=generator), evaluation))
     bits = torch.cat(picked)[:rows]
     ids = torch.cat([bits, torch.full((rows, pauses), PAUSE), torch.full((rows, 1), ANSWER)], 1)
     return ids, bits.sum(1) % 2
@@ -107,10 +112,11 @@ def run_arm(args, pauses_per_bit: int) -> dict:
     held = torch.Generator().manual_seed(10_000 + args.seed)
     accuracy = {}
     with torch.no_grad():
-        for n in range(8, args.max_bits + 1, 2):  # below 8 bits a held-out eighth is a handful of strings
+        for n in range(8, args.max_bits + 1, 2):  # below 8 bits the held-out tenth is a handful of strings
             ids, parity = draw(torch, args.n, n, n * pauses_per_bit, held, evaluation=True)
             accuracy[n] = int((net(ids).argmax(1) == parity).sum())
-    return {"reached": reached, "longest": longest, "accuracy": accuracy, "seconds": time.time() - start}
+    return {"reached": reached, "longest": longest, "running": running, "accuracy": accuracy,
+            "seconds": time.time() - start}
 
 
 def main() -> None:
@@ -126,14 +132,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.max_bits < 8 or args.steps < 1 or args.n < 1:
         parser.error("--max-bits must be at least 8, --steps and --n at least 1")
+    if args.pauses_per_bit < 1 or args.layers < 1 or args.threads < 1 or args.lr <= 0:
+        parser.error("--pauses-per-bit, --layers and --threads must be at least 1, --lr above 0")
     import torch
 
     torch.set_num_threads(args.threads)
     for name, per_bit in (("direct", 0), ("pause", args.pauses_per_bit)):
         arm = run_arm(args, per_bit)
         steps = ", ".join(f"n={n} at {s}" for n, (s, _) in arm["reached"].items())
-        print(f"{name}: {arm['seconds']:.0f} s, curriculum at n={arm['longest']} after {args.steps} steps "
-              f"(passed: {steps or 'none'})")
+        print(f"{name}: {arm['seconds']:.0f} s, curriculum at n={arm['longest']} after {args.steps} steps, "
+              f"running accuracy there {arm['running']:.0%} (passed: {steps or 'none'})")
         for n, right in arm["accuracy"].items():
             low, high = wilson(right, args.n)
             print(f"  n={n:2d}  held-out {right / args.n:6.1%}  [{low:.1%}, {high:.1%}]")
