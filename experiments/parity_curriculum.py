@@ -14,7 +14,7 @@ trainer: a probe of what is learnable, run in minutes. Held out: a string is eva
 split (``problems.held_out``, one string in ten) holds it out, and training never draws one. Prints, per arm, where the curriculum
 reached and held-out accuracy with a 95 % Wilson interval at each length.
 
-Run: ``.venv/bin/python experiments/parity_curriculum.py [--steps 4000] [--max-bits 16] [--layers 2]``
+Run: ``.venv/bin/python experiments/parity_curriculum.py [--steps 4000] [--max-bits 16] [--layers 2] [--arms direct,pause]``
 """
 
 from __future__ import annotations
@@ -129,15 +129,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="held-out strings per length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--arms", default="direct,pause", help="which arms to train: direct, pause or both")
     args = parser.parse_args()
     if args.max_bits < 8 or args.steps < 1 or args.n < 1:
         parser.error("--max-bits must be at least 8, --steps and --n at least 1")
+    arms = args.arms.split(",")
+    if not arms or any(a not in ("direct", "pause") for a in arms):
+        parser.error(f"--arms takes direct, pause or both, comma-separated, got {args.arms!r}")
     if args.pauses_per_bit < 1 or args.layers < 1 or args.threads < 1 or args.lr <= 0:
         parser.error("--pauses-per-bit, --layers and --threads must be at least 1, --lr above 0")
     import torch
 
     torch.set_num_threads(args.threads)
     for name, per_bit in (("direct", 0), ("pause", args.pauses_per_bit)):
+        if name not in arms:
+            continue
         arm = run_arm(args, per_bit)
         steps = ", ".join(f"n={n} at {s}" for n, (s, _) in arm["reached"].items())
         print(f"{name}: {arm['seconds']:.0f} s, curriculum at n={arm['longest']} after {args.steps} steps, "
