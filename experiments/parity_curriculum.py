@@ -11,10 +11,11 @@ length (so that shorter ones are not forgotten). Arms of one size, steps and see
 
 A small causal transformer of its own (pre-LN, learned positions, loss on the answer only), not ponder's
 trainer: a probe of what is learnable, run in minutes. Held out: a string is evaluated only if the lab's
-split (``problems.held_out``, one string in ten) holds it out, and training never draws one. Prints, per arm, where the curriculum
-reached and held-out accuracy with a 95 % Wilson interval at each length.
+split (``problems.held_out``, one string in ten) holds it out, and training never draws one. Prints, per
+arm, where the curriculum reached and held-out accuracy with a 95 % Wilson interval at each length.
 
-Run: ``.venv/bin/python experiments/parity_curriculum.py [--steps 4000] [--max-bits 16] [--layers 2] [--arms direct,pause]``
+Run: ``.venv/bin/python experiments/parity_curriculum.py [--steps 4000] [--max-bits 16] [--layers 2]
+[--arms direct,pause]``
 """
 
 from __future__ import annotations
