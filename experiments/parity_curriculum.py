@@ -135,7 +135,7 @@ def main() -> None:
     if args.max_bits < 8 or args.steps < 1 or args.n < 1:
         parser.error("--max-bits must be at least 8, --steps and --n at least 1")
     arms = args.arms.split(",")
-    if not arms or any(a not in ("direct", "pause") for a in arms):
+    if any(a not in ("direct", "pause") for a in arms):
         parser.error(f"--arms takes direct, pause or both, comma-separated, got {args.arms!r}")
     if args.pauses_per_bit < 1 or args.layers < 1 or args.threads < 1 or args.lr <= 0:
         parser.error("--pauses-per-bit, --layers and --threads must be at least 1, --lr above 0")
